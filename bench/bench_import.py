@@ -1,0 +1,130 @@
+"""Import throughput: GeoJSON files of 3,000 / 30,000 / 300,000 hazard sites into fresh databases.
+
+Each import runs in a child process (so ``ru_maxrss`` is that import's peak memory) against a new
+SQLite file and a new PostgreSQL database (created and dropped per run). Prints a markdown table.
+
+    .venv/bin/python bench/bench_import.py [--sizes 3000,30000,300000] [--pg postgresql://postgres@127.0.0.1:5432]
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import resource
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+
+COUNTY = "350922"
+TOWNSHIPS = [f"{COUNTY}{i:03d}" for i in range(100, 114)]
+BOX = (118.6, 26.4, 119.3, 27.0)
+TYPES = ["滑坡", "崩塌", "泥石流", "地面塌陷", "不稳定斜坡"]
+SCALES = ["小型", "中型", "大型"]
+
+
+def make_geojson(path: Path, n: int, seed: int = 1) -> None:
+    """``n`` sites spread over the county box, with persons, counts and 万元 amounts."""
+    rng = np.random.default_rng(seed)
+    lon = rng.uniform(BOX[0] + 0.001, BOX[2] - 0.001, n).round(6)
+    lat = rng.uniform(BOX[1] + 0.001, BOX[3] - 0.001, n).round(6)
+    feats = []
+    for i in range(n):
+        t = TOWNSHIPS[i % len(TOWNSHIPS)]
+        feats.append(
+            {
+                "type": "Feature",
+                "geometry": {"type": "Point", "coordinates": [float(lon[i]), float(lat[i])]},
+                "properties": {
+                    "统一编号": f"{COUNTY}{i:08d}",
+                    "名称": f"隐患点{i}",
+                    "灾害类型": TYPES[i % 5],
+                    "行政区划代码": t,
+                    "规模等级": SCALES[i % 3],
+                    "威胁户数": int(i % 17),
+                    "威胁人数": int(i % 61),
+                    "威胁财产（万元）": round(float(i % 997) / 10, 1),
+                    "防灾责任人": f"责任人{i % 200}",
+                    "责任人电话": f"139{i % 200:08d}",
+                    "监测人": f"监测员{i}",
+                    "监测人电话": f"137{i:08d}",
+                    "位置": f"某村某组{i % 50}号",
+                },
+            }
+        )
+    path.write_bytes(orjson.dumps({"type": "FeatureCollection", "features": feats}))
+
+
+def _child(url: str, path: str, queue: Any) -> None:
+    import shapely
+
+    import geowarn.models  # noqa: F401
+    from geowarn.admin.models import AdminUnit
+    from geowarn.db import Database
+    from geowarn.db.migrate import upgrade
+    from geowarn.io.importer import import_file
+
+    upgrade(url)
+    db = Database(url)
+    with db.write("bench") as s:
+        s.add(AdminUnit(code=COUNTY, name="古田县", level="county", geom=shapely.MultiPolygon([shapely.box(*BOX)])))
+        for i, t in enumerate(TOWNSHIPS):
+            s.add(AdminUnit(code=t, name=f"乡镇{i}", level="township", parent_code=COUNTY))
+    t0 = time.perf_counter()
+    res = import_file(db, Path(path), scope_unit=COUNTY, actor="bench")
+    dt = time.perf_counter() - t0
+    assert res.created == res.total, res
+    db.dispose()
+    queue.put((dt, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))
+
+
+def run_one(url: str, path: Path) -> tuple[float, float]:
+    ctx = mp.get_context("spawn")
+    q = ctx.Queue()
+    p = ctx.Process(target=_child, args=(url, str(path), q))
+    p.start()
+    out = q.get()
+    p.join()
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sizes", default="3000,30000,300000")
+    ap.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432")
+    ap.add_argument("--backends", default="sqlite,postgresql")
+    args = ap.parse_args()
+    import psycopg
+
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in (int(s) for s in args.sizes.split(",")):
+            src = Path(tmp) / f"sites_{n}.geojson"
+            make_geojson(src, n)
+            mb = src.stat().st_size / 1e6
+            for backend in args.backends.split(","):
+                if backend == "sqlite":
+                    url = f"sqlite:///{tmp}/bench_{n}.db"
+                    dt, rss = run_one(url, src)
+                else:
+                    name = f"geowarn_bench_{uuid.uuid4().hex[:8]}"
+                    with psycopg.connect(f"{args.pg}/postgres", autocommit=True) as c:
+                        c.execute(f'CREATE DATABASE "{name}"')
+                    try:
+                        dt, rss = run_one(f"{args.pg}/{name}", src)
+                    finally:
+                        with psycopg.connect(f"{args.pg}/postgres", autocommit=True) as c:
+                            c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                rows.append((n, backend, mb, dt, n / dt, rss))
+    print("| sites | backend | file MB | seconds | sites/s | peak RSS MB |")
+    print("|---:|---|---:|---:|---:|---:|")
+    for n, b, mb, dt, rate, rss in rows:
+        print(f"| {n:,} | {b} | {mb:.1f} | {dt:.2f} | {rate:,.0f} | {rss:,.0f} |")
+
+
+if __name__ == "__main__":
+    main()

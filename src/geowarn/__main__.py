@@ -1,0 +1,3 @@
+from geowarn.cli import main
+
+main()

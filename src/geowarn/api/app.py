@@ -1,0 +1,141 @@
+"""The FastAPI application: every JSON route under ``/api``, errors as RFC 9457 problems.
+
+``create_app(db)`` builds an app bound to one database (tests pass theirs); without one the
+process's database from settings is used on first request.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
+from fastapi.routing import APIRoute
+from fastapi.staticfiles import StaticFiles
+
+import geowarn
+from geowarn.api import problems
+from geowarn.api.routes import (
+    audit,
+    auth,
+    health,
+    households,
+    ingest,
+    monitoring,
+    monitoring_data,
+    monitoring_health,
+    monitoring_import,
+    organisations,
+    persons,
+    risk_zones,
+    shelters,
+    site_lifecycle,
+    sites,
+    sites_spatial,
+    stats,
+    transfer,
+    units,
+    users,
+)
+from geowarn.config import Settings, get_settings
+from geowarn.db import Database
+
+#: Order matters where paths overlap: ``/sites/near`` must be matched before ``/sites/{site_id}``.
+ROUTERS = (
+    health.router,
+    auth.router,
+    units.router,
+    sites_spatial.router,
+    sites.router,
+    site_lifecycle.router,
+    risk_zones.router,
+    shelters.router,
+    households.router,
+    persons.router,
+    organisations.router,
+    users.router,
+    audit.router,
+    stats.router,
+    transfer.router,
+    ingest.router,
+    monitoring_import.router,  # before monitoring.router: /devices/import is not a device id
+    monitoring.router,
+    monitoring_data.router,
+    monitoring_health.router,
+)
+
+
+def create_app(db: Database | None = None, *, settings: Settings | None = None) -> FastAPI:
+    app = FastAPI(
+        title="geowarn",
+        version=geowarn.__version__,
+        description="地质灾害监测预警平台 API — geological-hazard register, monitoring and warning.",
+        openapi_url="/api/openapi.json",
+        docs_url=None,  # served below from local files: the platform must work with no internet
+        redoc_url=None,
+    )
+    app.state.db = db
+    app.state.settings = settings
+    problems.install(app)
+    api = APIRouter(prefix="/api")
+    for router in ROUTERS:
+        api.include_router(router)
+    app.include_router(api)
+    _mount_vendor(app)
+    return app
+
+
+def vendor_dir() -> Path:
+    """Front-end libraries installed from npm at set-up (``node_modules`` of the checkout)."""
+    configured = get_settings().web_vendor_dir
+    return configured if configured is not None else Path(geowarn.__file__).resolve().parents[2] / "node_modules"
+
+
+def _mount_vendor(app: FastAPI) -> None:
+    root = vendor_dir()
+    if root.is_dir():
+        app.mount("/static/vendor", StaticFiles(directory=root), name="vendor")
+
+    async def docs(_request: Request) -> HTMLResponse:
+        if not (root / "swagger-ui-dist" / "swagger-ui-bundle.js").is_file():
+            return HTMLResponse(
+                "<p>API 文档需要前端库：请先运行 scripts/setup.sh（npm ci）。"
+                "The API docs need the front-end libraries: run scripts/setup.sh (npm ci).</p>",
+                status_code=503,
+            )
+        return get_swagger_ui_html(
+            openapi_url="/api/openapi.json",
+            title="geowarn API",
+            swagger_js_url="/static/vendor/swagger-ui-dist/swagger-ui-bundle.js",
+            swagger_css_url="/static/vendor/swagger-ui-dist/swagger-ui.css",
+            swagger_favicon_url="/static/vendor/swagger-ui-dist/favicon-32x32.png",
+        )
+
+    app.add_route("/api/docs", docs, include_in_schema=False)
+
+
+def api_routes(app: FastAPI) -> list[tuple[str, str]]:
+    """Every (method, path) the app serves under ``/api``, sorted.
+
+    FastAPI before 0.120 flattens included routers into ``app.routes`` (``APIRoute``); newer
+    versions keep them as included-router entries that expose ``effective_route_contexts``.
+    Both are walked, so a test over this list sees every route.
+    """
+    found: set[tuple[str, str]] = set()
+
+    def walk(routes: Any) -> None:
+        for route in routes:
+            contexts = getattr(route, "effective_route_contexts", None)
+            if contexts is not None:
+                for ctx in contexts():
+                    original = ctx.original_route
+                    if isinstance(original, APIRoute):
+                        found.update((m, ctx.path_format) for m in (ctx.methods or ()) if m != "HEAD")
+                continue
+            if isinstance(route, APIRoute):
+                found.update((m, route.path_format) for m in (route.methods or ()) if m != "HEAD")
+
+    walk(app.routes)
+    return sorted((m, p) for m, p in found if p.startswith("/api"))

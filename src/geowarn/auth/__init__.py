@@ -1,0 +1,1 @@
+"""Users, roles, tokens, scoping to administrative units and masking of personal data."""

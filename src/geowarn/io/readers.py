@@ -1,0 +1,281 @@
+"""Readers of register files, one per format, behind one registry (``READERS``).
+
+Every reader yields :class:`RawChunk` objects: the file's own headers, one object column per
+header with the cells as found (str, int, float or None), the 1-based data row numbers, optional
+geometries (shapely) and the CRS the file declares. CSV and XLSX are streamed in chunks of
+``CHUNK_ROWS`` rows, so a 1 GB ledger is never held in memory as text; GIS formats are read by
+GDAL through pyogrio (C), GeoJSON with orjson.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import orjson
+import shapely
+
+from geowarn.errors import FileRejected, RowProblem
+from geowarn.io.parsers import obj
+
+ObjArray = npt.NDArray[np.object_]
+CHUNK_ROWS = 50_000
+_BLOCK = 1 << 20
+
+
+@dataclass
+class RawChunk:
+    headers: list[str]
+    columns: dict[str, ObjArray]
+    rows: npt.NDArray[np.int64]
+    geoms: ObjArray | None = None
+    crs: str | None = None
+    #: Cell problems the reader itself saw (formula cells): (index in chunk, header, reason, value).
+    cell_problems: list[tuple[int, str, str, str]] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+
+def whole_file(reason: str, value: str | None = None) -> FileRejected:
+    return FileRejected(problems=[RowProblem(0, "", reason, value)], summary=reason)
+
+
+# --------------------------------------------------------------------------- text tables (CSV, XLSX)
+
+
+def detect_encoding(path: Path) -> str:
+    """``utf-8-sig`` (UTF-8 with or without BOM) if the whole file decodes strictly, else ``gb18030``.
+
+    GB18030 is the superset of GBK and GB2312 that Excel on Chinese Windows writes. A file that is
+    neither is refused rather than decoded wrongly.
+    """
+    for enc in ("utf-8-sig", "gb18030"):
+        dec = codecs.getincrementaldecoder(enc)(errors="strict")
+        try:
+            with path.open("rb") as fh:
+                while block := fh.read(_BLOCK):
+                    dec.decode(block)
+                dec.decode(b"", final=True)
+        except UnicodeDecodeError:
+            continue
+        return enc
+    raise whole_file("无法识别文件编码（应为 UTF-8 或 GBK/GB18030）")
+
+
+def _is_header(cells: list[Any]) -> bool:
+    """A title line above the table (one merged cell) is not the header: the header has >= 2 cells."""
+    return sum(1 for c in cells if c is not None and str(c).strip()) >= 2
+
+
+def _clean_headers(cells: list[Any]) -> list[str]:
+    out: list[str] = []
+    for i, c in enumerate(cells):
+        h = str(c).strip() if c is not None else ""
+        h = h or f"列{i + 1}"
+        while h in out:
+            h += "_"
+        out.append(h)
+    return out
+
+
+def _chunk_of(headers: list[str], rows: list[list[Any]], numbers: list[int]) -> RawChunk:
+    width = len(headers)
+    cols: dict[str, ObjArray] = {}
+    padded = [r[:width] + [None] * (width - len(r)) if len(r) != width else r for r in rows]
+    transposed = list(zip(*padded, strict=True)) if padded else [() for _ in headers]
+    for h, col in zip(headers, transposed, strict=True):
+        cols[h] = obj(list(col))
+    return RawChunk(headers, cols, np.asarray(numbers, dtype=np.int64))
+
+
+def _table_chunks(rows: Iterator[tuple[list[Any], list[tuple[int, str]]]]) -> Iterator[RawChunk]:
+    """Group rows (cells, formula cells) into chunks after finding the header line."""
+    headers: list[str] | None = None
+    buf: list[list[Any]] = []
+    nums: list[int] = []
+    formulas: list[tuple[int, str, str, str]] = []
+    n = 0
+    seen_data = False
+    for cells, cell_formulas in rows:
+        if headers is None:
+            if _is_header(cells):
+                headers = _clean_headers(cells)
+            continue
+        n += 1
+        if not any(c is not None and str(c).strip() for c in cells):
+            continue
+        seen_data = True
+        for col, text in cell_formulas:
+            if col < len(headers):
+                formulas.append((len(buf), headers[col], "单元格含公式，请改为数值或文本后再导入", text))
+        buf.append(cells)
+        nums.append(n)
+        if len(buf) >= CHUNK_ROWS:
+            chunk = _chunk_of(headers, buf, nums)
+            chunk.cell_problems = formulas
+            yield chunk
+            buf, nums, formulas = [], [], []
+    if headers is None or not seen_data:
+        raise whole_file("文件为空")
+    if buf:
+        chunk = _chunk_of(headers, buf, nums)
+        chunk.cell_problems = formulas
+        yield chunk
+
+
+def read_csv(path: Path) -> Iterator[RawChunk]:
+    enc = detect_encoding(path)
+    with path.open("r", encoding=enc, newline="") as fh:
+        sample = fh.read(64 * 1024)
+        fh.seek(0)
+        delimiter = "\t" if sample.count("\t") > sample.count(",") else ","
+        reader = csv.reader(fh, delimiter=delimiter)
+        yield from _table_chunks(([c if c != "" else None for c in row], []) for row in reader)
+
+
+def read_xlsx(path: Path) -> Iterator[RawChunk]:
+    import openpyxl
+
+    wb = openpyxl.load_workbook(path, read_only=True, data_only=False)
+    try:
+        ws = wb.worksheets[0]
+
+        def rows() -> Iterator[tuple[list[Any], list[tuple[int, str]]]]:
+            for row in ws.iter_rows():
+                cells: list[Any] = []
+                formulas: list[tuple[int, str]] = []
+                for j, cell in enumerate(row):
+                    v = getattr(cell, "value", None)
+                    if getattr(cell, "data_type", None) == "f":
+                        formulas.append((j, str(v)))
+                        v = None
+                    cells.append(v)
+                yield cells, formulas
+
+        yield from _table_chunks(rows())
+    finally:
+        wb.close()
+
+
+# --------------------------------------------------------------------------- GIS formats
+
+
+def read_gis(path: Path) -> Iterator[RawChunk]:
+    """Shapefile (also zipped), GeoPackage (first layer) and anything else GDAL reads, via pyogrio."""
+    from pyogrio.raw import read
+
+    target = f"/vsizip/{path}" if path.suffix.lower() == ".zip" else str(path)
+    meta, _fids, wkb, field_data = read(target)[:4]
+    headers = [str(h) for h in meta["fields"]]
+    n = len(wkb) if wkb is not None else (len(field_data[0]) if field_data else 0)
+    if n == 0:
+        raise whole_file("文件为空")
+    cols = {h: np.asarray(arr).astype(object) for h, arr in zip(headers, field_data, strict=True)}
+    for h, col in cols.items():  # GDAL gives NaN or None for nulls; make both None
+        if col.dtype == object and len(col) and isinstance(col[0], float):
+            cols[h] = obj([None if isinstance(v, float) and v != v else v for v in col])
+    geoms = shapely.from_wkb(wkb) if wkb is not None else None
+    yield RawChunk(headers, cols, np.arange(1, n + 1, dtype=np.int64), geoms=geoms, crs=meta.get("crs"))
+
+
+def _geojson_crs(doc: dict[str, Any]) -> str | None:
+    """The pre-RFC 7946 ``crs`` member, still written by Chinese GIS software for projected data."""
+    name = ((doc.get("crs") or {}).get("properties") or {}).get("name")
+    if not name:
+        return None
+    s = str(name)
+    if "EPSG" in s.upper():
+        code = s.replace("::", ":").rsplit(":", 1)[-1]
+        return f"EPSG:{code}" if code.isdigit() else s
+    if "CRS84" in s.upper():
+        return "EPSG:4326"
+    return s
+
+
+def read_geojson(path: Path) -> Iterator[RawChunk]:
+    try:
+        doc = orjson.loads(path.read_bytes())
+    except orjson.JSONDecodeError as exc:
+        raise whole_file("GeoJSON 格式错误", str(exc)[:200]) from exc
+    if not isinstance(doc, dict):
+        raise whole_file("GeoJSON 格式错误")
+    feats = doc.get("features") if doc.get("type") == "FeatureCollection" else [doc]
+    if not feats:
+        raise whole_file("文件为空")
+    props = [f.get("properties") or {} for f in feats]
+    headers: list[str] = []
+    seen: set[str] = set()
+    for p in props[:1000]:  # property names: the first features decide the order, all are collected below
+        for k in p:
+            if k not in seen:
+                seen.add(k)
+                headers.append(k)
+    if len(props) > 1000:
+        extra = set().union(*props[1000:]) - seen
+        headers.extend(sorted(extra))
+    cols = {h: obj([p.get(h) for p in props]) for h in headers}
+    for h, col in cols.items():  # nested values (lists, objects) are kept as JSON text
+        kinds = set(map(type, col))
+        if dict in kinds or list in kinds:
+            cols[h] = obj([orjson.dumps(v).decode() if isinstance(v, dict | list) else v for v in col])
+    gs = [f.get("geometry") for f in feats]
+    if all(g is not None and g.get("type") == "Point" for g in gs):
+        try:
+            xy = np.asarray([g["coordinates"][:2] for g in gs if g is not None], dtype=np.float64)
+            geoms = shapely.points(xy)
+        except (ValueError, TypeError, KeyError) as exc:
+            raise whole_file("GeoJSON 点坐标格式错误") from exc
+    else:
+        geoms = obj([shapely.from_geojson(orjson.dumps(g)) if g else None for g in gs])
+    yield RawChunk(headers, cols, np.arange(1, len(feats) + 1, dtype=np.int64), geoms=geoms, crs=_geojson_crs(doc))
+
+
+Reader = Callable[[Path], Iterator[RawChunk]]
+
+#: Format name → reader. Formats are named by what ``detect_format`` returns.
+READERS: dict[str, Reader] = {
+    "csv": read_csv,
+    "xlsx": read_xlsx,
+    "geojson": read_geojson,
+    "shp": read_gis,
+    "gpkg": read_gis,
+}
+
+_SUFFIX = {
+    ".csv": "csv",
+    ".txt": "csv",
+    ".xlsx": "xlsx",
+    ".xlsm": "xlsx",
+    ".geojson": "geojson",
+    ".json": "geojson",
+    ".shp": "shp",
+    ".zip": "shp",
+    ".gpkg": "gpkg",
+}
+
+
+def detect_format(path: Path) -> str:
+    fmt = _SUFFIX.get(path.suffix.lower())
+    if fmt is None:
+        hint = "（旧版 .xls 请另存为 .xlsx）" if path.suffix.lower() == ".xls" else ""
+        raise whole_file(f"不支持的文件格式 {path.suffix or '（无扩展名）'}{hint}", path.name)
+    return fmt
+
+
+def read_chunks(path: Path, fmt: str) -> Iterator[RawChunk]:
+    """The chunks of a file; any failure to read it becomes a whole-file :class:`FileRejected`."""
+    if not path.is_file() or path.stat().st_size == 0:
+        raise whole_file("文件为空")
+    try:
+        yield from READERS[fmt](path)
+    except FileRejected:
+        raise
+    except Exception as exc:  # any library's failure to parse is the file's problem, said once
+        raise whole_file("文件无法读取", f"{type(exc).__name__}: {exc}"[:300]) from exc

@@ -1,0 +1,57 @@
+"""Imports every table so that ``Base.metadata`` is complete (Alembic and tests use this)."""
+
+from geowarn.admin.models import AdminUnit
+from geowarn.audit import hook as _audit_hook  # noqa: F401  (registers the audit listener)
+from geowarn.audit.models import AuditEntry
+from geowarn.auth.models import ApiToken, User
+from geowarn.db import Base
+from geowarn.inventory import summary as _register_summary  # noqa: F401  (registers the summary listener)
+from geowarn.inventory.models import (
+    HazardSite,
+    Household,
+    Organisation,
+    Person,
+    Resident,
+    RiskZone,
+    RiskZoneSite,
+    Shelter,
+    SiteStatusChange,
+)
+from geowarn.io.models import ImportBatch, ImportRejection
+from geowarn.monitoring.models import (
+    DeadLetter,
+    Device,
+    DeviceEvent,
+    MonitoringStation,
+    Observation,
+    ObservationHourly,
+    Sensor,
+    SensorLatest,
+)
+
+__all__ = [
+    "AdminUnit",
+    "ApiToken",
+    "AuditEntry",
+    "Base",
+    "DeadLetter",
+    "Device",
+    "DeviceEvent",
+    "HazardSite",
+    "Household",
+    "ImportBatch",
+    "ImportRejection",
+    "MonitoringStation",
+    "Observation",
+    "ObservationHourly",
+    "Organisation",
+    "Person",
+    "Resident",
+    "RiskZone",
+    "RiskZoneSite",
+    "Sensor",
+    "SensorLatest",
+    "Shelter",
+    "SiteStatusChange",
+    "User",
+]

@@ -1,0 +1,1 @@
+"""The monitoring network (一张网): stations, devices, sensors, ingestion, quality control, health."""

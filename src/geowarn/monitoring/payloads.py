@@ -1,0 +1,258 @@
+"""Parsing device payloads into readings, with no I/O.
+
+Two styles are accepted, both JSON objects with ``deviceId`` and ``apikey``:
+
+* the national device-platform style: ``{"deviceId": "…", "apikey": "…", "data": {...}}`` where
+  ``data`` holds type-specific fields (``gpsTotalX``, ``value``/``totalValue`` for rain…) and an
+  optional time (``time``/``ts``/``collectTime``), or ``"data": [{...}, {...}]`` for several readings;
+* geowarn's own: ``{"deviceId": "…", "apikey": "…", "readings": [{"channel": "gpsTotalX",
+  "t": "2026-07-01T08:00:00+08:00" | epoch ms, "value": 1.2}, …]}``.
+
+Anything that cannot be read becomes a :class:`Rejection` with a machine reason and a human detail;
+nothing is dropped silently. Hostile input is bounded: the payload size and the number of readings per
+message are limited before any work is done; orjson refuses nesting deeper than 1,024 levels (and the
+fallback parser's recursion limit is caught), and a nested value where a number belongs is refused as
+a bad value.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import orjson
+
+from geowarn.monitoring.domain import HEALTH_FIELDS, TIME_FIELDS
+
+MAX_PAYLOAD_BYTES = 1_048_576
+MAX_READINGS = 10_000
+MAX_KEY_LEN = 64
+#: Epoch-ms values below this are taken as epoch seconds (devices send both).
+_MS_THRESHOLD = 100_000_000_000
+
+
+@dataclass(slots=True)
+class Reading:
+    channel: str
+    t_ms: int | None  # None: the device gave no time; the receiver stamps it
+    value: float
+
+
+@dataclass(slots=True)
+class Rejection:
+    reason: str  # machine code: bad_json, too_large, too_deep, bad_shape, bad_value, bad_time, ...
+    detail: str
+    channel: str | None = None
+
+
+#: Stands for "no time given" in the time column (the receiver stamps such readings).
+NO_TIME = -(2**63)
+
+
+@dataclass(slots=True)
+class Message:
+    """One parsed message; its readings are kept as columns (channel, time in ms, value)."""
+
+    device_code: str | None
+    apikey: str | None
+    channels: list[str] = field(default_factory=list)
+    times: list[int] = field(default_factory=list)  # NO_TIME where the device gave none
+    values: list[float] = field(default_factory=list)
+    health: dict[str, float] = field(default_factory=dict)
+    rejections: list[Rejection] = field(default_factory=list)
+    #: Set by the vectorised path instead of the three lists above.
+    arrays: tuple[list[str], npt.NDArray[np.int64], npt.NDArray[np.float64]] | None = None
+
+    def add(self, channel: str, t_ms: int | None, value: float) -> None:
+        self.channels.append(channel)
+        self.times.append(NO_TIME if t_ms is None else t_ms)
+        self.values.append(value)
+
+    def columns(self) -> tuple[list[str], npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+        if self.arrays is not None:
+            return self.arrays
+        return self.channels, np.asarray(self.times, dtype=np.int64), np.asarray(self.values, dtype=np.float64)
+
+    def __len__(self) -> int:
+        return len(self.arrays[0]) if self.arrays is not None else len(self.channels)
+
+    @property
+    def readings(self) -> list[Reading]:
+        ch, t, v = self.columns()
+        return [Reading(c, None if x == NO_TIME else int(x), float(y)) for c, x, y in zip(ch, t, v, strict=True)]
+
+    def clear(self) -> None:
+        self.channels, self.times, self.values, self.arrays = [], [], [], None
+
+
+def parse_time_ms(value: Any) -> int:
+    """Epoch ms from epoch s/ms numbers or ISO 8601 text; naive times are China Standard Time (+08:00)."""
+    if isinstance(value, bool):
+        raise ValueError("a boolean is not a time")
+    if isinstance(value, int | float):
+        if not math.isfinite(value):
+            raise ValueError("time is not finite")
+        return round(value * 1000) if abs(value) < _MS_THRESHOLD else int(value)
+    if isinstance(value, str):
+        text = value.strip()
+        if text.lstrip("-").isdigit():
+            return parse_time_ms(int(text))
+        parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=dt.timezone(dt.timedelta(hours=8)))
+        return int(parsed.timestamp() * 1000)
+    raise ValueError(f"not a time: {type(value).__name__}")
+
+
+def _number(value: Any) -> float:
+    if isinstance(value, dict | list):
+        raise ValueError("a nested value where a number belongs")
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError(f"not a number: {type(value).__name__}")
+    try:
+        number = float(value)
+    except OverflowError as exc:
+        raise ValueError("number out of range") from exc
+    if not math.isfinite(number):
+        raise ValueError(f"not a finite number: {value!r}")
+    return number
+
+
+def _text(value: Any, name: str) -> str:
+    if not isinstance(value, str) or not value or len(value) > MAX_KEY_LEN:
+        raise ValueError(f"{name} must be a string of 1 to {MAX_KEY_LEN} characters")
+    return value
+
+
+def parse_payload(raw: bytes) -> Message:
+    """Parse one message. Never raises: problems come back as ``Message.rejections``."""
+    if len(raw) > MAX_PAYLOAD_BYTES:
+        return Message(None, None, rejections=[Rejection("too_large", f"{len(raw)} bytes > {MAX_PAYLOAD_BYTES}")])
+    try:
+        doc = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        # Devices built on C JSON libraries send NaN / Infinity, which strict JSON refuses. Read them
+        # with the standard library so the rest of the message survives and only they are rejected.
+        try:
+            doc = json.loads(raw)
+        except (ValueError, RecursionError):
+            return Message(None, None, rejections=[Rejection("bad_json", str(exc)[:200])])
+    if not isinstance(doc, dict):
+        return Message(None, None, rejections=[Rejection("bad_shape", "the payload must be a JSON object")])
+    try:
+        device = _text(doc.get("deviceId", doc.get("device_id")), "deviceId")
+        apikey = _text(doc.get("apikey", doc.get("apiKey")), "apikey")
+    except ValueError as exc:
+        return Message(None, None, rejections=[Rejection("bad_identity", str(exc))])
+    msg = Message(device, apikey)
+    if "readings" in doc:
+        _parse_readings(doc["readings"], msg)
+    elif "data" in doc:
+        data = doc["data"]
+        items = data if isinstance(data, list) else [data]
+        if len(items) > MAX_READINGS:
+            msg.rejections.append(Rejection("too_many", f"{len(items)} items > {MAX_READINGS}"))
+            return msg
+        message_time = doc.get("time", doc.get("ts"))
+        for item in items:
+            _parse_platform_item(item, message_time, msg)
+    else:
+        msg.rejections.append(Rejection("bad_shape", "no 'data' or 'readings' in the payload"))
+    if len(msg) > MAX_READINGS:
+        msg.rejections.append(Rejection("too_many", f"{len(msg)} readings > {MAX_READINGS}"))
+        msg.clear()
+    return msg
+
+
+def _parse_readings(readings: Any, msg: Message) -> None:
+    if not isinstance(readings, list):
+        msg.rejections.append(Rejection("bad_shape", "'readings' must be a list"))
+        return
+    if len(readings) > MAX_READINGS:
+        msg.rejections.append(Rejection("too_many", f"{len(readings)} readings > {MAX_READINGS}"))
+        return
+    if _parse_readings_fast(readings, msg):
+        return
+    for i, r in enumerate(readings):
+        if not isinstance(r, dict):
+            msg.rejections.append(Rejection("bad_shape", f"readings[{i}] is not an object"))
+            continue
+        channel = r.get("channel")
+        try:
+            channel = _text(channel, "channel")
+            value = _number(r.get("value"))
+        except ValueError as exc:
+            msg.rejections.append(
+                Rejection("bad_value", f"readings[{i}]: {exc}", channel if isinstance(channel, str) else None)
+            )
+            continue
+        try:
+            t_ms = parse_time_ms(r["t"]) if r.get("t") is not None else None
+        except (ValueError, OverflowError) as exc:
+            msg.rejections.append(Rejection("bad_time", f"readings[{i}]: {exc}", channel))
+            continue
+        msg.add(channel, t_ms, value)
+
+
+def _parse_readings_fast(readings: list[Any], msg: Message) -> bool:
+    """The vectorised path for a well-formed list (numbers, epoch times, short channel names).
+
+    Returns False, having changed nothing, when any element needs the careful per-reading path.
+    """
+    try:
+        channels = [r["channel"] for r in readings]
+        values = [r["value"] for r in readings]
+        times = [r.get("t") for r in readings]
+    except (TypeError, KeyError, AttributeError):
+        return False
+    if not all(type(c) is str and 0 < len(c) <= MAX_KEY_LEN for c in channels):
+        return False
+    if not all(type(v) is float or type(v) is int for v in values):
+        return False
+    if not all(t is None or type(t) is int for t in times):
+        return False
+    try:
+        v = np.array(values, dtype=np.float64)
+        t = np.array([NO_TIME if x is None else x for x in times], dtype=np.int64)
+    except OverflowError:
+        return False
+    if not np.isfinite(v).all():
+        return False
+    given = t != NO_TIME
+    seconds = given & (np.abs(t) < _MS_THRESHOLD)
+    t[seconds] *= 1000
+    msg.arrays = (channels, t, v)
+    return True
+
+
+def _parse_platform_item(item: Any, message_time: Any, msg: Message) -> None:
+    if not isinstance(item, dict):
+        msg.rejections.append(Rejection("bad_shape", "a 'data' item is not an object"))
+        return
+    raw_time = next((item[k] for k in TIME_FIELDS if k in item), message_time)
+    try:
+        t_ms = parse_time_ms(raw_time) if raw_time is not None else None
+    except (ValueError, OverflowError) as exc:
+        msg.rejections.append(Rejection("bad_time", str(exc)))
+        return
+    for key, value in item.items():
+        if key in TIME_FIELDS:
+            continue
+        if not isinstance(key, str) or len(key) > MAX_KEY_LEN:
+            msg.rejections.append(Rejection("bad_value", "field name too long", None))
+            continue
+        try:
+            number = _number(value)
+        except ValueError as exc:
+            msg.rejections.append(Rejection("bad_value", f"{key}: {exc}", key))
+            continue
+        health = HEALTH_FIELDS.get(key)
+        if health is not None:
+            msg.health[health] = number
+        else:
+            msg.add(key, t_ms, number)

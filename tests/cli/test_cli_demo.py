@@ -1,0 +1,66 @@
+"""The commands a county officer types: demo, stats, import, export (through the real CLI)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def geowarn(*args: str, db_url: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "GEOWARN_DATABASE_URL": db_url, "GEOWARN_MODE": "test", "COLUMNS": "200"}
+    done = subprocess.run([sys.executable, "-m", "geowarn", *args], env=env, cwd=cwd, capture_output=True, text=True,
+                          timeout=300)  # fmt: skip
+    if check and done.returncode != 0:
+        raise AssertionError(done.stdout + done.stderr)
+    return done
+
+
+@pytest.fixture(scope="module")
+def demo_db(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
+    d = tmp_path_factory.mktemp("demo")
+    url = f"sqlite:///{d}/demo.db"
+    out = geowarn("demo", "--no-serve", db_url=url, cwd=d)
+    assert "4789" in out.stdout.replace(",", "")
+    return url, d
+
+
+def test_stats_prints_the_seed_figures(demo_db: tuple[str, Path]) -> None:
+    url, d = demo_db
+    stats = json.loads(geowarn("stats", "--json", db_url=url, cwd=d).stdout)
+    sites = stats["hazard_sites"]
+    assert (sites["sites"], sites["people"], sites["property_wan"]) == (149, 4789, "7236.5")
+    assert stats["steep_slopes"]["sites"] == 32
+    assert stats["scope"]["name"] == "示范县"
+    by_type = {r["hazard_type"]: r["sites"] for r in stats["hazard_sites"]["by_hazard_type"]}
+    assert by_type == {"landslide": 81, "rockfall": 66, "debris_flow": 2}
+    by_township = {r["label"]: r["sites"] for r in stats["hazard_sites"]["by_township"]}
+    assert by_township == {
+        "城东街道": 9, "城西街道": 25, "大甲镇": 9, "大桥镇": 21, "凤都镇": 12, "凤埔乡": 7, "鹤塘镇": 15,
+        "黄田镇": 4, "吉巷乡": 5, "泮洋乡": 3, "平湖镇": 8, "杉洋镇": 12, "水口镇": 10, "卓洋乡": 9,
+    }  # fmt: skip
+    table = geowarn("stats", db_url=url, cwd=d).stdout
+    assert "示范县" in table and "7236.5" in table and "4,789" in table
+
+
+def test_export_then_reimport_changes_nothing(demo_db: tuple[str, Path]) -> None:
+    url, d = demo_db
+    out = d / "sites.xlsx"
+    geowarn("export", str(out), "--personal-data", db_url=url, cwd=d)
+    done = geowarn("import", str(out), db_url=url, cwd=d)
+    assert "181 rows: 0 created, 0 updated, 181 unchanged, 0 rejected" in done.stdout
+
+
+def test_bad_file_is_rejected_with_rows_and_reasons(demo_db: tuple[str, Path]) -> None:
+    url, d = demo_db
+    bad = d / "bad.csv"
+    bad.write_text("统一编号,名称,灾害类型,经度,纬度,乡镇\nX1,甲,滑坡,26.6,118.9,城西街道\nX2,乙,火山,118.9,26.6,城西街道\n",
+                   encoding="utf-8")  # fmt: skip
+    done = geowarn("import", str(bad), db_url=url, cwd=d, check=False)
+    assert done.returncode == 2
+    assert "经纬度可能颠倒" in done.stderr and "火山" in done.stderr
+    assert "nothing was written" in done.stderr
