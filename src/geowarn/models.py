@@ -28,9 +28,13 @@ from geowarn.monitoring.models import (
     Sensor,
     SensorLatest,
 )
+from geowarn.warning.models import Alert, AlertEvent, RuleOverride, Silence
+from geowarn.warning.product_models import ProductArea, ProductSignoff, ProductVersion, RegionalProduct
 
 __all__ = [
     "AdminUnit",
+    "Alert",
+    "AlertEvent",
     "ApiToken",
     "AuditEntry",
     "Base",
@@ -46,12 +50,18 @@ __all__ = [
     "ObservationHourly",
     "Organisation",
     "Person",
+    "ProductArea",
+    "ProductSignoff",
+    "ProductVersion",
+    "RegionalProduct",
     "Resident",
     "RiskZone",
     "RiskZoneSite",
+    "RuleOverride",
     "Sensor",
     "SensorLatest",
     "Shelter",
+    "Silence",
     "SiteStatusChange",
     "User",
 ]

@@ -39,6 +39,8 @@ from geowarn.monitoring.models import (
 )
 from geowarn.monitoring.partitions import ensure_partitions
 from geowarn.monitoring.service import register_device, register_station
+from geowarn.warning.models import Alert, Silence, open_key
+from geowarn.warning.product_models import ProductVersion, RegionalProduct
 
 COUNTY, TOWN_A, TOWN_B = "350922", "350922100", "350922101"
 PASSWORD = "correct horse battery"
@@ -63,6 +65,9 @@ class Side:
     sensor: int = 0  # the rain gauge's interval-rainfall sensor
     letter: int = 0
     event: int = 0
+    alert: int = 0
+    silence: int = 0
+    product: int = 0
     device_key: str = ""
     users: dict[str, int] = field(default_factory=dict)
 
@@ -102,6 +107,27 @@ def _monitoring(s: Any, side: Side, tag: str, lon: float, lat: float) -> None:
     s.flush()
     side.station, side.device, side.sensor, side.device_key = st.id, reg.device.id, sensor.id, reg.apikey
     side.event, side.letter = event.id, letter.id
+    _warnings(s, side, tag, lon, lat)
+
+
+def _warnings(s: Any, side: Side, tag: str, lon: float, lat: float) -> None:
+    """An open yellow alert at the site, a silence of its device and a draft regional product."""
+    alert = Alert(
+        kind="site_rule", site_id=side.site, rule_id="rain_24h", rule_name=f"{tag}降雨", unit_code=side.unit,
+        status="open", level=2, max_level=2, opened_ms=T_OBS, updated_ms=T_OBS, reason={"tag": tag},
+        open_key=open_key("site_rule", "rain_24h", side.site, None),
+    )  # fmt: skip
+    silence = Silence(device_id=side.device, unit_code=side.unit, start_ms=T_OBS, end_ms=T_OBS + 3_600_000,
+                      reason=f"{tag}维护")  # fmt: skip
+    product = RegionalProduct(code=f"{side.unit}-20260701-01", unit_code=side.unit, title=f"{tag}预警",
+                              status="draft", created_ms=T_OBS)  # fmt: skip
+    s.add_all([alert, silence, product])
+    s.flush()
+    s.add(ProductVersion(product_id=product.id, number=1, kind="initial", state="draft", level=1,
+                         valid_from_ms=T_OBS, valid_to_ms=T_OBS + 86_400_000, created_ms=T_OBS,
+                         message=f"{tag}预警", inputs={}, summary={}))  # fmt: skip
+    s.flush()
+    side.alert, side.silence, side.product = alert.id, silence.id, product.id
 
 
 def _box(x0: float, y0: float, x1: float, y1: float) -> Any:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +25,7 @@ from geowarn.auth.scope import unit_filter
 from geowarn.db import Base, Database
 from geowarn.inventory.models import RiskZoneSite, SiteStatusChange
 from geowarn.io.models import ImportRejection
+from geowarn.warning.product_models import ProductVersion
 from tests.api.apiworld import PASSWORD, TOWN_A, TOWN_B, World, login
 
 B_MARKERS = ("beta", TOWN_B, "13987654321", "350922199202029876")
@@ -414,6 +416,24 @@ def monitoring_letter_payload(c: Ctx) -> None:
     assert r.status_code == 200 and b"ALPHA-D1" in r.content
 
 
+# --- the warning engine ----------------------------------------------------------------------
+
+CONTENT = {"valid_from": "2026-07-01T08:00:00+08:00", "valid_to": "2026-07-02T08:00:00+08:00", "areas": {}}
+
+
+def silence_create(c: Ctx) -> None:
+    body = {"end": str(int(time.time() * 1000) + 86_400_000), "reason": "维护检修"}
+    refused(c.send("POST", "/api/alerts/silences", json={**body, "site_id": c.w.b.site}), 422)
+    refused(c.send("POST", "/api/alerts/silences", json={**body, "device_id": c.w.b.device}), 422)
+
+
+def product_version_route(method: str, suffix: str, body: dict[str, Any] | None = None) -> Callable[[Ctx], None]:
+    def run(c: Ctx) -> None:
+        hidden(c.send(method, f"/api/products/{c.w.b.product}{suffix}", json=body))
+
+    return run
+
+
 ROUTE_TABLE: dict[tuple[str, str], Callable[[Ctx], None]] = {
     ("GET", "/api/health"): health,
     ("POST", "/api/auth/token"): token,
@@ -526,6 +546,33 @@ ROUTE_TABLE: dict[tuple[str, str], Callable[[Ctx], None]] = {
     ("GET", "/api/monitoring/events"): monitoring_events,
     ("GET", "/api/monitoring/dead-letters"): monitoring_letters,
     ("GET", "/api/monitoring/dead-letters/{letter_id}/payload"): monitoring_letter_payload,
+    ("GET", "/api/alerts"): list_route("/api/alerts", "alert"),
+    ("GET", "/api/alerts/{alert_id}"): item_route("/api/alerts/{}", "alert"),
+    ("POST", "/api/alerts/{alert_id}/acknowledge"): lambda c: hidden(
+        c.send("POST", f"/api/alerts/{c.w.b.alert}/acknowledge", json={"comment": "x"})
+    ),
+    ("GET", "/api/alerts/silences"): list_route("/api/alerts/silences", "silence"),
+    ("POST", "/api/alerts/silences"): silence_create,
+    ("DELETE", "/api/alerts/silences/{silence_id}"): lambda c: hidden(
+        c.send("DELETE", f"/api/alerts/silences/{c.w.b.silence}")
+    ),
+    ("GET", "/api/products"): list_route("/api/products", "product"),
+    ("GET", "/api/products/{product_id}"): item_route("/api/products/{}", "product"),
+    ("POST", "/api/products"): create_route("/api/products", lambda w: {"title": "新预警", **CONTENT}),
+    ("GET", "/api/products/{product_id}/versions/{number}/areas"): item_route(
+        "/api/products/{}/versions/1/areas", "product"
+    ),
+    ("POST", "/api/products/{product_id}/versions"): product_version_route(
+        "POST", "/versions", {"kind": "update", **CONTENT}
+    ),
+    ("PUT", "/api/products/{product_id}/versions/{number}"): product_version_route("PUT", "/versions/1", CONTENT),
+    ("POST", "/api/products/{product_id}/versions/{number}/submit"): product_version_route(
+        "POST", "/versions/1/submit"
+    ),
+    ("POST", "/api/products/{product_id}/versions/{number}/sign"): product_version_route(
+        "POST", "/versions/1/sign", {"department": "natural_resources", "decision": "approve"}
+    ),
+    ("POST", "/api/products/{product_id}/versions/{number}/issue"): product_version_route("POST", "/versions/1/issue"),
 }
 
 
@@ -564,6 +611,7 @@ def snapshot_b(db: Database, w: World) -> dict[str, list[str]]:
                 (RiskZoneSite.zone_id == w.b.zone) | (RiskZoneSite.site_id == w.b.site)
             ),
             "import_rejection": select(ImportRejection.__table__).where(ImportRejection.batch_id == w.b.batch),
+            "product_version": select(ProductVersion.__table__).where(ProductVersion.product_id == w.b.product),
         }
         for name, stmt in extra.items():
             out["+" + name] = sorted(repr(tuple(r)) for r in s.execute(stmt).all())

@@ -18,6 +18,7 @@ from fastapi.staticfiles import StaticFiles
 import geowarn
 from geowarn.api import problems
 from geowarn.api.routes import (
+    alerts,
     audit,
     auth,
     health,
@@ -29,6 +30,7 @@ from geowarn.api.routes import (
     monitoring_import,
     organisations,
     persons,
+    products,
     risk_zones,
     shelters,
     site_lifecycle,
@@ -64,6 +66,8 @@ ROUTERS = (
     monitoring.router,
     monitoring_data.router,
     monitoring_health.router,
+    alerts.router,
+    products.router,
 )
 
 

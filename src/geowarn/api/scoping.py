@@ -35,6 +35,10 @@ KIND_ZH: dict[str, str] = {
     "api_token": "令牌",
     "admin_unit": "行政区",
     "import_batch": "导入批次",
+    "alert": "预警",
+    "alert_silence": "静默时段",
+    "regional_product": "预警产品",
+    "product_version": "产品版本",
 }
 
 

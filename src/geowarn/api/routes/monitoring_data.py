@@ -28,8 +28,10 @@ MAX_RAW_POINTS = 100_000
 DAY_MS = 86_400_000
 
 
-def json_response(doc: Any) -> Response:
-    return Response(orjson.dumps(doc, option=orjson.OPT_SERIALIZE_NUMPY), media_type="application/json")
+def json_response(doc: Any, status_code: int = 200) -> Response:
+    return Response(
+        orjson.dumps(doc, option=orjson.OPT_SERIALIZE_NUMPY), status_code=status_code, media_type="application/json"
+    )
 
 
 def iso_column(t_ms: npt.NDArray[np.int64]) -> list[str]:

@@ -1,0 +1,86 @@
+"""The alert and regional-product routes: acknowledgement, silences, and the joint sign-off workflow."""
+
+from __future__ import annotations
+
+import time
+
+from fastapi.testclient import TestClient
+
+from geowarn.auth.service import create_user
+from geowarn.db import Database
+from tests.api.apiworld import COUNTY, PASSWORD, TOWN_A, World, login
+
+AREA = {"type": "Polygon", "coordinates": [[[119.0, 26.0], [119.1, 26.0], [119.1, 26.1], [119.0, 26.1], [119.0, 26.0]]]}
+
+
+def test_alerts_list_acknowledge_and_history(client: TestClient, world: World) -> None:
+    op = login(client, "alpha_operator")
+    r = client.get("/api/alerts", headers=op, params={"status": "open"})
+    assert r.status_code == 200
+    body = r.json()
+    assert body["total"] == 1 and body["open_by_level"] == {"blue": 0, "yellow": 1, "orange": 0, "red": 0}
+    (item,) = body["items"]
+    assert (item["level_zh"], item["site_code"], item["colour"]) == ("警示", "ALPHA-S1", "yellow")
+    viewer = login(client, "alpha_viewer")
+    assert client.post(f"/api/alerts/{item['id']}/acknowledge", headers=viewer, json={}).status_code == 403
+    monitor = login(client, "alpha_monitor")
+    r = client.post(f"/api/alerts/{item['id']}/acknowledge", headers=monitor, json={"comment": "已现场核查"})
+    assert r.status_code == 200 and r.json()["ack_comment"] == "已现场核查"
+    again = client.post(f"/api/alerts/{item['id']}/acknowledge", headers=monitor, json={})
+    assert again.status_code == 409 and "已确认" in again.json()["detail_zh"]
+    history = client.get(f"/api/alerts/{item['id']}", headers=op).json()["history"]
+    assert [(h["kind"], h["actor"], h["comment"]) for h in history] == [("acknowledged", "alpha_monitor", "已现场核查")]
+    assert client.get("/api/alerts", headers=op, params={"min_level": 3}).json()["total"] == 0
+
+
+def test_silences_need_the_warn_permission_and_can_be_cancelled(client: TestClient, world: World) -> None:
+    end = int(time.time() * 1000) + 7 * 86_400_000
+    body = {"site_id": world.a.site, "end": str(end), "reason": "治理施工"}
+    assert client.post("/api/alerts/silences", headers=login(client, "alpha_monitor"), json=body).status_code == 403
+    op = login(client, "alpha_operator")
+    r = client.post("/api/alerts/silences", headers=op, json=body)
+    assert r.status_code == 201, r.text
+    sid = r.json()["id"]
+    assert sid in {
+        s["id"] for s in client.get("/api/alerts/silences", headers=op, params={"active": True}).json()["items"]
+    }
+    bad = client.post("/api/alerts/silences", headers=op, json={**body, "end": "2020-01-01"})
+    assert bad.status_code == 422
+    assert client.delete(f"/api/alerts/silences/{sid}", headers=op).status_code == 200
+    assert client.delete(f"/api/alerts/silences/{sid}", headers=op).status_code == 409
+    active = client.get("/api/alerts/silences", headers=op, params={"active": True}).json()["items"]
+    assert sid not in {s["id"] for s in active}
+
+
+def test_an_orange_product_is_issued_only_after_both_sign_offs(db: Database, client: TestClient, world: World) -> None:
+    with db.write("seed") as s:
+        create_user(s, "forecaster", PASSWORD, "weather", COUNTY)
+    op = login(client, "alpha_operator")
+    body = {"title": "甲镇地质灾害气象风险预警", "unit_code": TOWN_A, "valid_from": "2026-07-01T20:00:00+08:00",
+            "valid_to": "2026-07-02T20:00:00+08:00", "areas": {"3": AREA}, "message": "橙色预警"}  # fmt: skip
+    r = client.post("/api/products", headers=op, json=body)
+    assert r.status_code == 201, r.text
+    product = r.json()
+    pid = product["id"]
+    (v1,) = product["versions"]
+    assert (v1["level"], v1["state"], v1["required_signoffs"]) == (3, "draft", ["natural_resources", "weather"])
+    assert 100 < v1["areas"][0]["area_km2"] < 120  # 0.1° x 0.1° at 26°N is about 111 km2
+    assert client.post(f"/api/products/{pid}/versions/1/submit", headers=op).status_code == 200
+    sign = {"department": "natural_resources", "decision": "approve", "comment": "同意"}
+    assert client.post(f"/api/products/{pid}/versions/1/sign", headers=op, json=sign).status_code == 200
+    early = client.post(f"/api/products/{pid}/versions/1/issue", headers=op)
+    assert early.status_code == 409 and "气象部门" in early.json()["detail_zh"]
+    wx = login(client, "forecaster")
+    denied = client.post(f"/api/products/{pid}/versions/1/sign", headers=wx, json=sign)
+    assert denied.status_code == 403
+    ok = client.post(f"/api/products/{pid}/versions/1/sign", headers=wx, json={**sign, "department": "weather"})
+    assert ok.status_code == 200, ok.text
+    issued = client.post(f"/api/products/{pid}/versions/1/issue", headers=op)
+    assert issued.status_code == 200 and issued.json()["status"] == "issued" and issued.json()["level_zh"] == "二级"
+    areas = client.get(f"/api/products/{pid}/versions/1/areas", headers=op).json()
+    assert [f["properties"]["level"] for f in areas["features"]] == [3]
+    lift = {"kind": "lift", "valid_from": "2026-07-02T08:00:00+08:00", "valid_to": "2026-07-02T20:00:00+08:00"}
+    r = client.post(f"/api/products/{pid}/versions", headers=op, json=lift)
+    assert r.status_code == 201 and r.json()["required_signoffs"] == ["natural_resources"]
+    bad = client.post("/api/products", headers=op, json={**body, "areas": {"7": AREA}})
+    assert bad.status_code == 422
