@@ -1,0 +1,294 @@
+"""The streaming site-warning engine: evaluate a site's rules as soon as its readings are stored.
+
+The ingestion path calls :meth:`SiteWarningEngine.on_stored` after each commit with the new rows;
+the engine maps sensors to sites, queues the sites, and a worker thread (or :meth:`drain` in tests
+and batch jobs) loads each site's recent history in one query, evaluates its rules and brings its
+alerts in line (``warning.alerts``). Evaluation time is the data time (the newest reading), so a
+replayed or late batch gives the same alerts as live data would have.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+from sqlalchemy import select, text
+
+from geowarn.db import Database
+from geowarn.inventory.models import HazardSite
+from geowarn.monitoring.models import Device, MonitoringStation, Sensor
+from geowarn.warning import alerts
+from geowarn.warning.levels import Level
+from geowarn.warning.models import Alert
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class SiteInfo:
+    id: int
+    code: str
+    unit_code: str
+    hazard_type: str
+
+
+@dataclass(frozen=True, slots=True)
+class SensorInfo:
+    id: int
+    code: str
+    sensor_type: str
+    channel: str
+
+
+@dataclass(slots=True)
+class Series:
+    """One sensor's readings in the evaluation window (sorted by time)."""
+
+    sensor: SensorInfo
+    t_ms: npt.NDArray[np.int64]
+    value: npt.NDArray[np.float64]
+    flag: npt.NDArray[np.int8]
+
+
+@dataclass(frozen=True, slots=True)
+class RuleOutcome:
+    rule_id: str
+    rule_name: str
+    level: Level
+    reason: dict[str, Any] = field(default_factory=dict)
+    forecast: dict[str, Any] | None = None
+
+
+class SiteEvaluator(Protocol):
+    """What the engine needs from the rules: how far back to look, and the level of each rule."""
+
+    def lookback_ms(self, site: SiteInfo) -> int: ...
+
+    def evaluate(
+        self, site: SiteInfo, series: list[Series], now_ms: int, previous: dict[str, Level]
+    ) -> list[RuleOutcome]: ...
+
+
+@dataclass(slots=True)
+class _Pending:
+    data_ms: int  # newest reading of the site in the queued batches
+    committed_ms: float  # wall time of the earliest commit not yet evaluated (for latency)
+
+
+class SiteWarningEngine:
+    """Evaluate sites as their data arrive; record alert changes; measure the latency."""
+
+    def __init__(
+        self,
+        db: Database,
+        evaluator: SiteEvaluator,
+        *,
+        flap_window_ms: int = 30 * 60_000,
+        on_change: Callable[[list[alerts.Outcome]], None] | None = None,
+    ) -> None:
+        self.db = db
+        self.evaluator = evaluator
+        self.flap_window_ms = flap_window_ms
+        self.on_change = on_change
+        self._sensor_site: dict[int, int | None] = {}
+        self._pending: dict[int, _Pending] = {}
+        self._cv = threading.Condition()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        #: Seconds from a batch's commit to its site's alerts being recorded (the newest 100,000).
+        self.latencies_s: deque[float] = deque(maxlen=100_000)
+        self.evaluations = 0
+
+    # --- intake ------------------------------------------------------------------------------
+
+    def on_stored(self, sensor_id: npt.ArrayLike, t_ms: npt.ArrayLike, committed_at: float | None = None) -> None:
+        """Queue the sites of newly stored readings (called by the ingestion path after commit)."""
+        sensors = np.asarray(sensor_id, np.int64)
+        times = np.asarray(t_ms, np.int64)
+        if sensors.size == 0:
+            return
+        committed = time.perf_counter() if committed_at is None else committed_at
+        order = np.argsort(sensors, kind="stable")
+        uniq, start = np.unique(sensors[order], return_index=True)
+        newest = np.maximum.reduceat(times[order], start)
+        self._map_sensors([int(s) for s in uniq if int(s) not in self._sensor_site])
+        with self._cv:
+            for s, t in zip(uniq.tolist(), newest.tolist(), strict=True):
+                site = self._sensor_site.get(s)
+                if site is None:
+                    continue
+                p = self._pending.get(site)
+                if p is None:
+                    self._pending[site] = _Pending(t, committed)
+                else:
+                    p.data_ms = max(p.data_ms, t)
+            self._cv.notify()
+
+    def _map_sensors(self, ids: list[int]) -> None:
+        if not ids:
+            return
+        with self.db.read() as s:
+            rows = s.execute(
+                select(Sensor.id, MonitoringStation.site_id)
+                .join(Device, Device.id == Sensor.device_id)
+                .join(MonitoringStation, MonitoringStation.id == Device.station_id)
+                .where(Sensor.id.in_(ids))
+            ).all()
+        found = {int(a): (None if b is None else int(b)) for a, b in rows}
+        for i in ids:
+            self._sensor_site[i] = found.get(i)
+
+    def forget_sensors(self) -> None:
+        """Drop the sensor→site map (after registry edits)."""
+        self._sensor_site.clear()
+
+    # --- evaluation --------------------------------------------------------------------------
+
+    def drain(self) -> list[alerts.Outcome]:
+        """Evaluate every queued site now; returns the alert changes."""
+        with self._cv:
+            pending, self._pending = self._pending, {}
+        if not pending:
+            return []
+        by_time: dict[int, list[int]] = {}
+        for site, p in pending.items():
+            by_time.setdefault(p.data_ms, []).append(site)
+        changes: list[alerts.Outcome] = []
+        for now_ms, sites in sorted(by_time.items()):
+            changes.extend(self.evaluate_sites(sites, now_ms))
+        done = time.perf_counter()
+        self.latencies_s.extend(done - p.committed_ms for p in pending.values())
+        if changes and self.on_change is not None:
+            try:
+                self.on_change(changes)
+            except Exception:
+                log.exception("alert change listener failed")
+        return changes
+
+    def evaluate_sites(self, site_ids: Iterable[int], now_ms: int) -> list[alerts.Outcome]:
+        """Evaluate the rules of ``site_ids`` at ``now_ms`` and record the alert changes."""
+        ids = sorted(set(site_ids))
+        if not ids:
+            return []
+        with self.db.read() as s:
+            sites = [
+                SiteInfo(i, c, u, h)
+                for i, c, u, h in s.execute(
+                    select(HazardSite.id, HazardSite.code, HazardSite.unit_code, HazardSite.hazard_type).where(
+                        HazardSite.id.in_(ids)
+                    )
+                )
+            ]
+            sensors = s.execute(
+                select(MonitoringStation.site_id, Sensor.id, Sensor.code, Sensor.sensor_type, Sensor.channel)
+                .join(Device, Device.id == Sensor.device_id)
+                .join(MonitoringStation, MonitoringStation.id == Device.station_id)
+                .where(MonitoringStation.site_id.in_(ids), Sensor.active.is_(True))
+            ).all()
+            previous: dict[int, dict[str, Level]] = {}
+            for site_id, rule_id, level in s.execute(
+                select(Alert.site_id, Alert.rule_id, Alert.level).where(
+                    Alert.site_id.in_(ids), Alert.status == "open", Alert.kind == alerts.SITE_RULE
+                )
+            ):
+                previous.setdefault(int(site_id or 0), {})[rule_id] = Level(level)
+            lookback = max((self.evaluator.lookback_ms(site) for site in sites), default=0)
+            series = _load_series(s, [SensorInfo(i, c, t, ch) for _, i, c, t, ch in sensors], now_ms - lookback, now_ms)
+        by_site: dict[int, list[Series]] = {}
+        sensor_site = {int(i): int(site or 0) for site, i, *_ in sensors}
+        for ser in series:
+            by_site.setdefault(sensor_site[ser.sensor.id], []).append(ser)
+        results = []
+        for site in sites:
+            try:
+                outcomes = self.evaluator.evaluate(site, by_site.get(site.id, []), now_ms, previous.get(site.id, {}))
+            except Exception:
+                log.exception("evaluating site %s failed", site.code)
+                continue
+            # rules with an open alert that the evaluator no longer reports end (rule removed).
+            reported = {o.rule_id for o in outcomes}
+            for rule_id in previous.get(site.id, {}):
+                if rule_id not in reported:
+                    outcomes.append(RuleOutcome(rule_id, rule_id, Level.NONE, {"ended": "rule removed"}))
+            results.append((site, outcomes))
+        self.evaluations += len(results)
+        changes: list[alerts.Outcome] = []
+        with self.db.write("warning-engine") as w:
+            for site, outcomes in results:
+                for o in outcomes:
+                    if o.level is Level.NONE and o.rule_id not in previous.get(site.id, {}):
+                        continue
+                    out = alerts.apply_level(
+                        w, kind=alerts.SITE_RULE, rule_id=o.rule_id, unit_code=site.unit_code, level=o.level,
+                        now_ms=now_ms, site_id=site.id, rule_name=o.rule_name, reason=o.reason,
+                        forecast=o.forecast, flap_window_ms=self.flap_window_ms,
+                    )  # fmt: skip
+                    if out.alert is not None and out.decision.action.value != "refreshed":
+                        changes.append(out)
+        return changes
+
+    # --- the worker thread -------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="site-warning-engine", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        with self._cv:
+            self._cv.notify()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            with self._cv:
+                if not self._pending:
+                    self._cv.wait(timeout=1.0)
+            try:
+                self.drain()
+            except Exception:
+                log.exception("site warning evaluation failed")
+                time.sleep(0.5)
+
+
+def _load_series(session: Any, sensors: list[SensorInfo], start_ms: int, end_ms: int) -> list[Series]:
+    """Readings of ``sensors`` in (start, end], one query, as numpy arrays per sensor."""
+    if not sensors:
+        return []
+    info = {s.id: s for s in sensors}
+    out: list[Series] = []
+    ids = sorted(info)
+    for k in range(0, len(ids), 900):
+        chunk = ids[k : k + 900]
+        marks = ", ".join(str(int(i)) for i in chunk)
+        rows = session.execute(
+            text(
+                f"SELECT sensor_id, t_ms, value, flag FROM observation WHERE sensor_id IN ({marks}) "  # noqa: S608
+                "AND t_ms > :a AND t_ms <= :b ORDER BY sensor_id, t_ms"
+            ),
+            {"a": start_ms, "b": end_ms},
+        ).all()
+        if not rows:
+            continue
+        arr = np.array([(r[0], r[1], np.nan if r[2] is None else r[2], r[3]) for r in rows], dtype=np.float64)
+        sid = arr[:, 0].astype(np.int64)
+        cuts = np.flatnonzero(np.diff(sid)) + 1
+        for part in np.split(np.arange(len(sid)), cuts):
+            s_id = int(sid[part[0]])
+            out.append(
+                Series(
+                    info[s_id],
+                    arr[part, 1].astype(np.int64),
+                    arr[part, 2].copy(),
+                    arr[part, 3].astype(np.int8),
+                )
+            )
+    return out
