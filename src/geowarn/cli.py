@@ -155,6 +155,8 @@ def worker(
     from geowarn.monitoring.health import check_offline
     from geowarn.monitoring.ingest import Ingestor
     from geowarn.monitoring.mqtt import BrokerAddress, MqttWorker
+    from geowarn.warning.alerts import sync_device_alarms
+    from geowarn.warning.engine import attach, build_engine
 
     s = get_settings()
     url = mqtt_url or s.mqtt_url
@@ -176,16 +178,27 @@ def worker(
 
     def offline_check() -> None:
         if time.monotonic() - last_check[0] >= 60:
+            now = int(time.time() * 1000)
             with db.writer_engine.begin() as conn:
-                check_offline(conn, int(time.time() * 1000), missed_intervals=s.offline_after_intervals)
+                check_offline(conn, now, missed_intervals=s.offline_after_intervals)
+            with db.write("warning-engine") as session:
+                sync_device_alarms(session, now)
             last_check[0] = time.monotonic()
 
+    engine = None
+    if s.warning_engine:
+        engine, _ = build_engine(db, flap_minutes=s.warning_flap_minutes)
+        attach(engine, mqtt_worker.ingestor)
+        engine.start()
     signal.signal(signal.SIGTERM, lambda *_: mqtt_worker.stop())
     err.print(f"worker {cid} consuming {s.mqtt_topic} from {url}")
     try:
         mqtt_worker.run(idle_hook=offline_check)
     except KeyboardInterrupt:
         mqtt_worker.stop()
+    finally:
+        if engine is not None:
+            engine.stop()
     t = mqtt_worker.totals
     err.print(f"stopped: {t.accepted} stored, {t.duplicate} duplicates, {t.rejected} rejected")
 

@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     mqtt_batch: int = Field(default=1000, ge=1, le=50_000)
     mqtt_batch_ms: int = Field(default=100, ge=1, le=10_000)
     offline_after_intervals: int = Field(default=3, ge=1, le=1000)
+    # Site warnings: evaluate rules as readings arrive (serve, worker and demo).
+    warning_engine: bool = True
+    warning_flap_minutes: int = Field(default=30, ge=0, le=24 * 60)
 
     @classmethod
     def settings_customise_sources(

@@ -25,6 +25,7 @@ from geowarn.auth.scope import unit_filter
 from geowarn.db import Base, Database
 from geowarn.inventory.models import RiskZoneSite, SiteStatusChange
 from geowarn.io.models import ImportRejection
+from geowarn.warning.models import RuleOverride
 from geowarn.warning.product_models import ProductVersion
 from tests.api.apiworld import PASSWORD, TOWN_A, TOWN_B, World, login
 
@@ -434,6 +435,20 @@ def product_version_route(method: str, suffix: str, body: dict[str, Any] | None 
     return run
 
 
+RULES = {
+    "rules": [{"id": "rain_24h", "name": "本点", "levels": {"red": {"all": [{"series": "rain_24h", "value": 99}]}}}]
+}
+
+
+def type_rules_put(c: Ctx) -> None:
+    """A township's hazard-type override is stored for its own unit and never reaches B's sites."""
+    r = c.send("PUT", "/api/warning/rules/types/landslide", json=RULES)
+    assert r.status_code == 200, r.text
+    with c.w_db.read() as s:  # type: ignore[attr-defined]
+        (unit,) = s.execute(select(RuleOverride.unit_code)).one()
+    assert unit == TOWN_A
+
+
 ROUTE_TABLE: dict[tuple[str, str], Callable[[Ctx], None]] = {
     ("GET", "/api/health"): health,
     ("POST", "/api/auth/token"): token,
@@ -573,6 +588,14 @@ ROUTE_TABLE: dict[tuple[str, str], Callable[[Ctx], None]] = {
         "POST", "/versions/1/sign", {"department": "natural_resources", "decision": "approve"}
     ),
     ("POST", "/api/products/{product_id}/versions/{number}/issue"): product_version_route("POST", "/versions/1/issue"),
+    ("GET", "/api/warning/rules/defaults"): lambda c: clean(c.get("/api/warning/rules/defaults")),
+    ("GET", "/api/warning/rules/types/{hazard_type}"): lambda c: clean(c.get("/api/warning/rules/types/landslide")),
+    ("PUT", "/api/warning/rules/types/{hazard_type}"): type_rules_put,
+    ("GET", "/api/sites/{site_id}/rules"): item_route("/api/sites/{}/rules", "site"),
+    ("PUT", "/api/sites/{site_id}/rules"): lambda c: hidden(
+        c.send("PUT", f"/api/sites/{c.w.b.site}/rules", json=RULES)
+    ),
+    ("DELETE", "/api/sites/{site_id}/rules"): lambda c: hidden(c.send("DELETE", f"/api/sites/{c.w.b.site}/rules")),
 }
 
 
@@ -634,6 +657,7 @@ def _walk(db: Database, client: TestClient, world: World, routes: set[tuple[str,
 
     ctx = Ctx(client, login(client, "alpha_administrator"), world)
     ctx.b_token_id = b_token_id  # type: ignore[attr-defined]
+    ctx.w_db = db  # type: ignore[attr-defined]
     for key in sorted(routes):
         ROUTE_TABLE[key](ctx)
 

@@ -8,7 +8,7 @@ from fastapi.testclient import TestClient
 
 from geowarn.auth.service import create_user
 from geowarn.db import Database
-from tests.api.apiworld import COUNTY, PASSWORD, TOWN_A, World, login
+from tests.api.apiworld import COUNTY, PASSWORD, T_OBS, TOWN_A, World, login
 
 AREA = {"type": "Polygon", "coordinates": [[[119.0, 26.0], [119.1, 26.0], [119.1, 26.1], [119.0, 26.1], [119.0, 26.0]]]}
 
@@ -84,3 +84,35 @@ def test_an_orange_product_is_issued_only_after_both_sign_offs(db: Database, cli
     assert r.status_code == 201 and r.json()["required_signoffs"] == ["natural_resources"]
     bad = client.post("/api/products", headers=op, json={**body, "areas": {"7": AREA}})
     assert bad.status_code == 422
+
+
+def test_site_rules_override_and_a_reading_raises_the_alert_through_the_engine(
+    client: TestClient, world: World
+) -> None:
+    op = login(client, "alpha_operator")
+    levels = {
+        "yellow": {"all": [{"series": "rain_24h", "value": 1}]},
+        "red": {"all": [{"series": "rain_24h", "value": 5}]},
+    }
+    rules = {"rules": [{"id": "rain_24h", "name": "本点24小时雨量", "levels": levels}]}
+    bad = client.put(f"/api/sites/{world.a.site}/rules", headers=op, json={"rules": [{"id": "x", "levels": {}}]})
+    assert bad.status_code == 422 and "rules.0.name" in bad.json()["detail"]
+    r = client.put(f"/api/sites/{world.a.site}/rules", headers=op, json=rules)
+    assert r.status_code == 200, r.text
+    effective = {x["id"]: x for x in client.get(f"/api/sites/{world.a.site}/rules", headers=op).json()["effective"]}
+    assert effective["rain_24h"]["name"] == "本点24小时雨量" and "tangent_angle" in effective
+    body = {"deviceId": "ALPHA-D1", "apikey": world.a.device_key,
+            "data": {"value": 6.0, "totalValue": 16.0, "ts": T_OBS + 600_000}}  # fmt: skip
+    r = client.post("/api/ingest", json=body)
+    assert r.status_code == 200 and r.json()["accepted"] == 2, r.text
+    deadline = time.monotonic() + 20
+    alert: dict[str, object] = {}
+    while time.monotonic() < deadline:
+        alert = client.get(f"/api/alerts/{world.a.alert}", headers=op).json()
+        if alert["level"] == 4:
+            break
+        time.sleep(0.05)
+    assert alert["level"] == 4 and alert["rule_name"] == "本点24小时雨量"
+    assert alert["reason"]["terms"][0]["value"] == 7.5  # the world's 1.5 mm reading and the new 6 mm
+    assert [h["kind"] for h in alert["history"]] == ["escalated"]  # type: ignore[union-attr]
+    assert client.delete(f"/api/sites/{world.a.site}/rules", headers=op).json()["deleted"] is True

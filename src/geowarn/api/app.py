@@ -6,6 +6,8 @@ process's database from settings is used on first request.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +34,7 @@ from geowarn.api.routes import (
     persons,
     products,
     risk_zones,
+    rules,
     shelters,
     site_lifecycle,
     sites,
@@ -68,6 +71,7 @@ ROUTERS = (
     monitoring_health.router,
     alerts.router,
     products.router,
+    rules.router,
 )
 
 
@@ -79,9 +83,11 @@ def create_app(db: Database | None = None, *, settings: Settings | None = None) 
         openapi_url="/api/openapi.json",
         docs_url=None,  # served below from local files: the platform must work with no internet
         redoc_url=None,
+        lifespan=_lifespan,
     )
     app.state.db = db
     app.state.settings = settings
+    _warning_engine(app, db, settings or get_settings())
     problems.install(app)
     api = APIRouter(prefix="/api")
     for router in ROUTERS:
@@ -89,6 +95,31 @@ def create_app(db: Database | None = None, *, settings: Settings | None = None) 
     app.include_router(api)
     _mount_vendor(app)
     return app
+
+
+def _warning_engine(app: FastAPI, db: Database | None, settings: Settings) -> None:
+    """The site-warning engine fed by this app's HTTP ingestion, running while the app runs."""
+    if not settings.warning_engine:
+        return
+    from geowarn.db import get_database
+    from geowarn.warning.engine import build_engine
+
+    engine, overrides = build_engine(
+        db if db is not None else get_database(), flap_minutes=settings.warning_flap_minutes
+    )
+    app.state.warning_engine, app.state.rule_overrides = engine, overrides
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    engine = getattr(app.state, "warning_engine", None)
+    if engine is not None:
+        engine.start()
+    try:
+        yield
+    finally:
+        if engine is not None:
+            engine.stop()
 
 
 def vendor_dir() -> Path:

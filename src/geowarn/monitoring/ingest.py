@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -85,6 +86,12 @@ class Ingestor:
     def __init__(self, db: Any, cache: DeviceCache | None = None) -> None:
         self.db = db
         self.cache = cache or DeviceCache(db)
+        self._listeners: list[Callable[[IngestReport], None]] = []
+
+    def add_listener(self, listener: Callable[[IngestReport], None]) -> None:
+        """Call ``listener(report)`` after each committed batch that stored new readings (the warning
+        engine's intake). A failing listener is logged and never undoes or blocks ingestion."""
+        self._listeners.append(listener)
 
     def ingest(self, payloads: list[RawPayload], *, now_ms: int | None = None) -> IngestReport:
         now = now_ms if now_ms is not None else int(time.time() * 1000)
@@ -177,6 +184,12 @@ class Ingestor:
                 report.stored_t_ms = stored.t_ms
             self._touch_devices(conn, seen)
             self._write_dead(conn, dead)
+        if self._listeners and report.accepted:
+            for listener in self._listeners:
+                try:
+                    listener(report)
+                except Exception:
+                    log.exception("ingest listener failed")
         return report
 
     def _authorise(self, msg: Message, p: RawPayload, dead: list[_Dead]) -> DeviceInfo | None:

@@ -142,6 +142,7 @@ def apply_level(
     else:
         assert current is not None
         current.updated_ms = now_ms
+        current.rule_name = rule_name or current.rule_name
         current.reason = reason if action is not Action.CLOSE else {**current.reason, "cleared": reason}
         if forecast is not None or action is not Action.CLOSE:
             current.forecast = forecast

@@ -292,3 +292,17 @@ def _load_series(session: Any, sensors: list[SensorInfo], start_ms: int, end_ms:
                 )
             )
     return out
+
+
+def build_engine(db: Database, *, flap_minutes: int = 30, ttl_s: float = 10.0) -> tuple[SiteWarningEngine, Any]:
+    """The engine with the default rules and the database's overrides (returned too, to invalidate)."""
+    from geowarn.warning.evaluate import RuleEvaluator
+    from geowarn.warning.overrides import DbOverrides
+
+    overrides = DbOverrides(db, ttl_s=ttl_s)
+    return SiteWarningEngine(db, RuleEvaluator(overrides), flap_window_ms=flap_minutes * 60_000), overrides
+
+
+def attach(engine: SiteWarningEngine, ingestor: Any) -> None:
+    """Feed ``engine`` from ``ingestor``'s committed batches."""
+    ingestor.add_listener(lambda report: engine.on_stored(report.stored_sensor_ids, report.stored_t_ms))

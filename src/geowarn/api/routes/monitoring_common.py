@@ -11,6 +11,7 @@ from geowarn.api.deps import DbDep
 from geowarn.errors import InvalidInput
 from geowarn.monitoring.ingest import Ingestor
 from geowarn.monitoring.payloads import parse_time_ms
+from geowarn.warning.engine import attach
 
 _LOCK = threading.Lock()
 
@@ -24,6 +25,9 @@ def app_ingestor(request: Request, db: DbDep) -> Ingestor:
             ingestor = getattr(state, "ingestor", None)
             if ingestor is None:
                 ingestor = Ingestor(db)
+                engine = getattr(state, "warning_engine", None)
+                if engine is not None:
+                    attach(engine, ingestor)
                 state.ingestor = ingestor
     return ingestor
 

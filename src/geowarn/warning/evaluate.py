@@ -1,0 +1,330 @@
+"""Evaluate a site's rules on its sensor series: derived series, persistence, hysteresis, reasons.
+
+Implements the engine's ``SiteEvaluator``. For each rule, the terms of each level are computed at
+the evaluation times (the site's reading times in the persistence span, and now); the rule's level
+is the strongest whose condition persisted, or the level already open while its thresholds relaxed
+by the hysteresis factor still hold. Several sensors of a kind give the worst value (max for ``>=``,
+min for ``<=``), and the reason names the sensor.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from geowarn.warning import deform, rain
+from geowarn.warning.engine import RuleOutcome, Series, SiteInfo
+from geowarn.warning.levels import Level
+from geowarn.warning.ruleset import RAIN_HOURS, Condition, Rule, RuleSet, Term, duration_ms, rules_for
+
+HOUR_MS = 3_600_000
+DAY_MS = 86_400_000
+Floats = npt.NDArray[np.float64]
+DISPLACEMENT_TYPES = {"LF": ("value",), "GP": ("gpsTotalX", "gpsTotalY"), "SW": ("dispsX", "dispsY")}
+
+
+@dataclass(slots=True)
+class Track:
+    """One sensor's (or device's) usable series: a label, times and values."""
+
+    label: str
+    t: npt.NDArray[np.int64]
+    v: Floats
+    kind: str = ""
+    rate_cache: dict[tuple[int, int], Floats] = field(default_factory=dict)
+
+    def rate(self, window_ms: int, since_ms: int) -> Floats:
+        """mm/day at each reading: a trailing straight-line slope, and after ``since_ms`` the
+        lag-free end-point derivative of a local quadratic (``deform.endpoint_rate``)."""
+        key = (window_ms, since_ms)
+        if key not in self.rate_cache:
+            linear = deform.trailing_rate(self.t, self.v, window_ms)
+            recent = deform.endpoint_rate(self.t, self.v, window_ms, since_ms=since_ms)
+            self.rate_cache[key] = np.where(self.t > since_ms, recent, linear)
+        return self.rate_cache[key]
+
+
+@dataclass(slots=True)
+class SiteData:
+    rain: list[Track]  # interval rainfall per gauge
+    displacement: list[Track]  # cumulative displacement (mm) per device
+    other: dict[tuple[str, str], list[Track]]  # (sensor_type, channel) -> tracks
+
+
+def _usable(s: Series, max_flag: int) -> tuple[npt.NDArray[np.int64], Floats]:
+    keep = (s.flag <= max_flag) & np.isfinite(s.value)
+    return s.t_ms[keep], s.value[keep]
+
+
+def site_data(series: list[Series], max_flag: int) -> SiteData:
+    """Group a site's series into rain gauges, displacement devices and other channels."""
+    by_device: dict[str, dict[str, Series]] = {}
+    other: dict[tuple[str, str], list[Track]] = {}
+    for s in series:
+        device = s.sensor.code.rsplit(".", 1)[0]
+        by_device.setdefault(device, {})[s.sensor.channel] = s
+        t, v = _usable(s, max_flag)
+        other.setdefault((s.sensor.sensor_type, s.sensor.channel), []).append(Track(s.sensor.code, t, v))
+    rain_tracks: list[Track] = []
+    disp: list[Track] = []
+    for device, channels in sorted(by_device.items()):
+        kind = next(iter(channels.values())).sensor.sensor_type
+        if kind == "RAIN":
+            if "value" in channels:
+                t, v = _usable(channels["value"], max_flag)
+                rain_tracks.append(Track(device, t, v))
+            elif "totalValue" in channels:
+                t, v = _usable(channels["totalValue"], max_flag)
+                rain_tracks.append(Track(device, t, rain.increments_from_cumulative(v)))
+        elif kind in DISPLACEMENT_TYPES:
+            names = DISPLACEMENT_TYPES[kind]
+            if not all(n in channels for n in names):
+                continue
+            parts = [_usable(channels[n], max_flag) for n in names]
+            if len(parts) == 1:
+                disp.append(Track(device, *parts[0], kind=kind))
+                continue
+            common = parts[0][0]
+            for t, _ in parts[1:]:
+                common = np.intersect1d(common, t)
+            comps = [v[np.searchsorted(t, common)] for t, v in parts]
+            disp.append(Track(device, common, np.sqrt(np.sum(np.square(comps), axis=0)), kind=kind))
+    return SiteData(rain_tracks, disp, other)
+
+
+def _tracks_for(term: Term, data: SiteData) -> list[Track]:
+    if term.series.startswith("rain_"):
+        return data.rain
+    if term.series == "value":
+        return [t for (st, ch), tracks in data.other.items() for t in tracks
+                if st == term.sensor_type and (term.channel is None or ch == term.channel)]  # fmt: skip
+    if term.sensor_type:
+        return [t for t in data.displacement if t.kind == term.sensor_type]
+    return data.displacement
+
+
+def _series_values(term: Term, track: Track, at: npt.NDArray[np.int64], now_ms: int) -> Floats:
+    s = term.series
+    if s in RAIN_HOURS:
+        return rain.window_sums(track.t, track.v, at, RAIN_HOURS[s] * HOUR_MS)
+    if s == "rain_event":
+        return rain.event_rainfall(track.t, track.v, at, dry_gap_h=term.dry_gap_h)[0]
+    if s == "rain_effective":
+        return rain.effective_rainfall(rain.daily_totals(track.t, track.v, at, term.days), term.k)
+    if s == "rain_id_ratio":
+        mm, hours = rain.event_rainfall(track.t, track.v, at, dry_gap_h=term.dry_gap_h)
+        return rain.id_ratio(mm, hours, term.a, term.b)
+    if s == "value":
+        return deform.value_at(track.t, track.v, at)
+    if s == "disp_change":
+        return deform.change_over(track.t, track.v, at, duration_ms(term.window or "24h"))
+    smoothing = duration_ms(term.smoothing)
+    rate = track.rate(smoothing, now_ms - duration_ms(term.recent))
+    rate_at = deform.value_at(track.t, rate, at)
+    if s == "disp_rate":
+        return rate_at
+    if s == "disp_accel":
+        w = duration_ms(term.window or "24h")
+        return (rate_at - deform.value_at(track.t, rate, at - w)) / (w / DAY_MS)
+    quiet = _quiet(track, rate, term, now_ms)
+    if s == "tangent_angle":
+        v_eq = term.v_eq if term.v_eq is not None else max(float(np.nanmedian(quiet)) if quiet.size else 0.0,
+                                                            term.min_rate)  # fmt: skip
+        return deform.tangent_angle(np.maximum(rate_at, 0.0), max(v_eq, term.min_rate))
+    if s == "rate_ratio":
+        v0 = deform.baseline_v0(quiet)
+        v0 = max(v0 if math.isfinite(v0) else 0.0, term.min_rate)
+        return rate_at / v0
+    raise ValueError(f"unknown series {s!r}")
+
+
+def _quiet(track: Track, rate: Floats, term: Term, now_ms: int) -> Floats:
+    end = now_ms - duration_ms(term.recent)
+    start = end - duration_ms(term.baseline)
+    sel = (track.t > start) & (track.t <= end)
+    r = rate[sel]
+    return r[np.isfinite(r)]
+
+
+_WORSE: dict[str, Callable[[Floats], Any]] = {">=": np.nanmax, ">": np.nanmax, "<=": np.nanmin, "<": np.nanmin}
+
+
+def _compare(values: Floats, op: str, threshold: float) -> npt.NDArray[np.bool_]:
+    with np.errstate(invalid="ignore"):
+        if op == ">=":
+            return values >= threshold
+        if op == ">":
+            return values > threshold
+        if op == "<=":
+            return values <= threshold
+        return values < threshold
+
+
+@dataclass(slots=True)
+class TermResult:
+    term: Term
+    values: Floats  # worst over sensors, at each evaluation time
+    sensor: str | None  # the sensor giving the worst value now
+
+
+def _term(term: Term, data: SiteData, at: npt.NDArray[np.int64], now_ms: int) -> TermResult:
+    tracks = [t for t in _tracks_for(term, data) if t.t.size]
+    if not tracks:
+        return TermResult(term, np.full(at.shape, np.nan), None)
+    stack = np.vstack([_series_values(term, tr, at, now_ms) for tr in tracks])
+    pick = np.nanargmax if term.op in (">=", ">") else np.nanargmin
+    with np.errstate(all="ignore"):
+        all_nan = np.all(np.isnan(stack), axis=0)
+        filled = np.where(np.isnan(stack), -np.inf if term.op in (">=", ">") else np.inf, stack)
+        idx = pick(filled, axis=0) if filled.size else np.zeros(at.shape, int)
+    worst = np.where(all_nan, np.nan, filled[idx, np.arange(at.size)])
+    return TermResult(term, worst, tracks[int(idx[-1])].label if not all_nan[-1] else None)
+
+
+def _holds(cond: Condition, results: dict[int, TermResult], factor: float = 1.0) -> npt.NDArray[np.bool_]:
+    def ok(t: Term) -> npt.NDArray[np.bool_]:
+        threshold = t.value if factor == 1.0 else t.relaxed(factor)
+        return _compare(results[id(t)].values, t.op, threshold)
+
+    out: npt.NDArray[np.bool_] | None = None
+    if cond.all:
+        out = np.logical_and.reduce([ok(t) for t in cond.all])
+    if cond.any:
+        anyv = np.logical_or.reduce([ok(t) for t in cond.any])
+        out = anyv if out is None else out & anyv
+    assert out is not None
+    return out
+
+
+def _persisted(rule: Rule, ok: npt.NDArray[np.bool_], at: npt.NDArray[np.int64], now_ms: int) -> bool:
+    p = rule.persistence
+    if p.for_ms > 0:
+        since = now_ms - p.for_ms
+        inside = at >= since
+        before = np.flatnonzero(~inside)
+        if before.size == 0:  # not observed for long enough yet
+            return False
+        window = ok[before[-1] :]
+        return bool(window.all())
+    last = ok[-p.of :]
+    return int(last.sum()) >= p.count
+
+
+def _eval_times(rule: Rule, data: SiteData, now_ms: int) -> npt.NDArray[np.int64]:
+    terms = [t for _, c in rule.by_level() for t in c.terms()]
+    times = [tr.t for term in terms for tr in _tracks_for(term, data)]
+    span = max(rule.persistence.for_ms * 2, 6 * HOUR_MS)
+    if times:
+        allt = np.unique(np.concatenate(times))
+        allt = allt[(allt <= now_ms) & (allt > now_ms - span)]
+    else:
+        allt = np.zeros(0, np.int64)
+    if rule.persistence.for_ms == 0:
+        allt = allt[-(rule.persistence.of + 1) :]
+    return np.unique(np.concatenate([allt, [now_ms]])).astype(np.int64)
+
+
+def evaluate_rule(rule: Rule, data: SiteData, now_ms: int, previous: Level) -> RuleOutcome:
+    """The level of one rule now, with its reason (and a failure forecast for deformation rules)."""
+    at = _eval_times(rule, data, now_ms)
+    results: dict[int, TermResult] = {}
+    for _, cond in rule.by_level():
+        for t in cond.terms():
+            results[id(t)] = _term(t, data, at, now_ms)
+    level, held, chosen = Level.NONE, False, None
+    for lv, cond in rule.by_level():
+        if _persisted(rule, _holds(cond, results), at, now_ms):
+            level, chosen = lv, cond
+            break
+        if previous >= lv and bool(_holds(cond, results, rule.hysteresis)[-1]):
+            level, held, chosen = lv, True, cond
+            break
+    shown = chosen if chosen is not None else rule.by_level()[-1][1]
+    terms = []
+    for t in shown.terms():
+        r = results[id(t)]
+        now_v = r.values[-1]
+        terms.append({"term": t.describe(), "series": t.series, "op": t.op, "threshold": t.value,
+                      "value": None if not math.isfinite(now_v) else round(float(now_v), 3), "sensor": r.sensor,
+                      "window": t.window})  # fmt: skip
+    reason: dict[str, Any] = {"rule": rule.id, "name": rule.name, "level": level.colour or "none",
+                              "level_zh": level.site_label, "terms": terms, "evaluated_ms": now_ms,
+                              "held_by_hysteresis": held, "source": rule.source}  # fmt: skip
+    if rule.persistence.for_ms:
+        reason["persistence"] = f"持续{rule.persistence.for_}"
+    elif rule.persistence.of > 1:
+        reason["persistence"] = f"最近{rule.persistence.of}次中{rule.persistence.count}次"
+    forecast = _forecast(rule, data, now_ms) if level >= Level.YELLOW else None
+    return RuleOutcome(rule.id, rule.name, level, reason, forecast)
+
+
+def _forecast(rule: Rule, data: SiteData, now_ms: int) -> dict[str, Any] | None:
+    """Inverse-velocity failure time for rules on deformation (the fastest-moving device)."""
+    terms = [
+        t for _, c in rule.by_level() for t in c.terms() if t.series in ("tangent_angle", "rate_ratio", "disp_rate")
+    ]
+    if not terms or not data.displacement:
+        return None
+    term = terms[0]
+    best = None
+    for track in data.displacement:
+        since = now_ms - duration_ms(term.recent)
+        rate = track.rate(duration_ms(term.smoothing), since)
+        sel = track.t > since
+        fc = deform.inverse_velocity(track.t[sel], rate[sel])
+        if fc is not None and (best is None or fc.t_failure_ms < best[1].t_failure_ms):
+            best = (track.label, fc)
+    if best is None:
+        return None
+    return {"method": "inverse_velocity", "sensor": best[0], **best[1].as_dict()}
+
+
+class RuleEvaluator:
+    """The engine's evaluator: default rules per hazard type, with optional overrides per type and site."""
+
+    def __init__(self, overrides: Callable[[SiteInfo], tuple[RuleSet | None, RuleSet | None]] | None = None) -> None:
+        self.overrides = overrides
+
+    def rules(self, site: SiteInfo) -> list[Rule]:
+        layers = self.overrides(site) if self.overrides is not None else (None, None)
+        return rules_for(site.hazard_type, *layers)
+
+    def lookback_ms(self, site: SiteInfo) -> int:
+        return max((rule_lookback_ms(r) for r in self.rules(site)), default=0)
+
+    def evaluate(
+        self, site: SiteInfo, series: list[Series], now_ms: int, previous: dict[str, Level]
+    ) -> list[RuleOutcome]:
+        out = []
+        cache: dict[int, SiteData] = {}
+        for rule in self.rules(site):
+            data = cache.get(rule.qc_max_flag)
+            if data is None:
+                data = cache[rule.qc_max_flag] = site_data(series, rule.qc_max_flag)
+            out.append(evaluate_rule(rule, data, now_ms, previous.get(rule.id, Level.NONE)))
+        return out
+
+
+def rule_lookback_ms(rule: Rule) -> int:
+    """How much history the rule needs at an evaluation."""
+    need = 0
+    for _, cond in rule.by_level():
+        for t in cond.terms():
+            s = t.series
+            if s in RAIN_HOURS:
+                n = RAIN_HOURS[s] * HOUR_MS
+            elif s == "rain_effective":
+                n = t.days * DAY_MS
+            elif s in ("rain_event", "rain_id_ratio"):
+                n = 7 * DAY_MS
+            elif s in ("tangent_angle", "rate_ratio"):
+                n = duration_ms(t.baseline) + duration_ms(t.recent) + duration_ms(t.smoothing)
+            else:
+                n = duration_ms(t.window or "0s") + duration_ms(t.smoothing)
+            need = max(need, n)
+    return need + max(rule.persistence.for_ms * 2, 6 * HOUR_MS)

@@ -1,0 +1,145 @@
+"""Rules on site series: known threshold crossings, persistence, hysteresis, combinations, QC, errors."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from geowarn.demo.event import TyphoonEvent
+from geowarn.errors import InvalidInput
+from geowarn.warning.engine import SensorInfo, Series, SiteInfo
+from geowarn.warning.evaluate import RuleEvaluator, evaluate_rule, rule_lookback_ms, site_data
+from geowarn.warning.levels import Level
+from geowarn.warning.ruleset import default_rules, load_rules_yaml, merge, parse_rules
+
+MIN = 60_000
+H = 3_600_000
+DAY = 86_400_000
+SITE = SiteInfo(1, "S1", "350922100", "landslide")
+
+
+def _rain(t: np.ndarray, mm: np.ndarray, flag: np.ndarray | None = None, code: str = "R1") -> Series:
+    f = np.ones(t.size, np.int8) if flag is None else flag
+    return Series(SensorInfo(1, f"{code}.value", "RAIN", "value"), t.astype(np.int64), mm.astype(float), f)
+
+
+def _rule(rule_id: str):  # type: ignore[no-untyped-def]
+    return next(r for r in default_rules().rules if r.id == rule_id)
+
+
+def _levels_over_time(rule_id: str, series: list[Series], times: np.ndarray) -> list[tuple[int, int]]:
+    """(time, level) at each change, evaluating every time in turn with the previous level fed back."""
+    rule, previous, changes = _rule(rule_id), Level.NONE, []
+    for now in times:
+        data = site_data([_clip(s, int(now)) for s in series], rule.qc_max_flag)
+        level = evaluate_rule(rule, data, int(now), previous).level
+        if level != previous:
+            changes.append((int(now), int(level)))
+        previous = level
+    return changes
+
+
+def _clip(s: Series, now: int) -> Series:
+    keep = s.t_ms <= now
+    return Series(s.sensor, s.t_ms[keep], s.value[keep], s.flag[keep])
+
+
+def test_a_storm_crosses_the_24h_thresholds_when_arithmetic_says() -> None:
+    # 12 mm/h in 10-minute readings of 2 mm: 50 mm after 25 readings, 70 after 35, 110 after 55, 160 after 80
+    t = np.arange(1, 121) * 10 * MIN
+    series = [_rain(t, np.full(t.size, 2.0))]
+    changes = _levels_over_time("rain_24h", series, t)
+    assert changes == [(250 * MIN, 1), (350 * MIN, 2), (550 * MIN, 3), (800 * MIN, 4)]
+
+
+def test_hysteresis_holds_a_level_until_the_relaxed_threshold() -> None:
+    # 120 mm in the first hour, then dry: the 24 h sum stays 120 for a day, then drops to 0.
+    t = np.arange(1, 7) * 10 * MIN
+    series = [_rain(t, np.full(6, 20.0)), _rain(np.array([25 * H]), np.array([0.0]), code="R2")]
+    rule = _rule("rain_24h")
+    data = site_data(series, 2)
+    assert evaluate_rule(rule, data, 2 * H, Level.NONE).level is Level.ORANGE
+    # 20 mm has left the window (100 mm): without hysteresis yellow, with it orange holds (100 >= 0.9·110)
+    at = 24 * H + 15 * MIN
+    assert evaluate_rule(rule, data, at, Level.NONE).level is Level.YELLOW
+    held = evaluate_rule(rule, data, at, Level.ORANGE)
+    assert held.level is Level.ORANGE and held.reason["held_by_hysteresis"] is True
+    # 40 mm out (80 mm): below 0.9·110 = 99, so orange ends; yellow (70) holds on its own
+    assert evaluate_rule(rule, data, 24 * H + 25 * MIN, Level.ORANGE).level is Level.YELLOW
+
+
+def test_suspect_and_failed_readings_do_not_trigger() -> None:
+    t = np.array([10, 20, 30]) * MIN
+    flags = np.array([1, 4, 3], np.int8)
+    data = site_data([_rain(t, np.array([1.0, 500.0, 300.0]), flags)], 2)
+    out = evaluate_rule(_rule("rain_24h"), data, 30 * MIN, Level.NONE)
+    assert out.level is Level.NONE and out.reason["terms"][0]["value"] == 1.0
+
+
+def test_combination_with_persistence_for_thirty_minutes() -> None:
+    e = TyphoonEvent(start_ms=0, v_eq_mm_h=0.1)  # 2.4 mm/day before the onset
+    t = np.arange(-40 * DAY, e.failure_ms - 20 * MIN, 10 * MIN)
+    crack = Series(SensorInfo(2, "LF1.value", "LF", "value"), t, e.displacement_mm(t), np.ones(t.size, np.int8))
+    rain_t = np.arange(0, e.end_ms, 10 * MIN)
+    rain_s = _rain(rain_t, np.full(rain_t.size, 2.0))  # 12 mm/h
+    changes = _levels_over_time("rain_and_deformation", [crack, rain_s], np.arange(0, e.end_ms, 10 * MIN))
+    assert changes and changes[0][1] == Level.ORANGE
+    # orange needs rain_24h >= 50 (true all along) and a 12-hour rate >= 5 mm/day held for 30 minutes
+    first = changes[0][0]
+    data = site_data([_clip(crack, first - 40 * MIN), _clip(rain_s, first - 40 * MIN)], 2)
+    assert evaluate_rule(_rule("rain_and_deformation"), data, first - 40 * MIN, Level.NONE).level is Level.NONE
+
+
+def test_tangent_angle_rule_rises_to_red_with_a_failure_forecast() -> None:
+    e = TyphoonEvent(start_ms=0, v_eq_mm_h=0.25)
+    t = np.arange(-35 * DAY, e.failure_ms - 10 * MIN, 10 * MIN)
+    noise = np.random.default_rng(3).normal(0, 0.05, t.size)
+    crack = Series(SensorInfo(2, "LF1.value", "LF", "value"), t, e.displacement_mm(t) + noise, np.ones(t.size, np.int8))
+    changes = _levels_over_time("tangent_angle", [crack], np.arange(0, e.failure_ms - 10 * MIN, 20 * MIN))
+    assert [lv for _, lv in changes][-1] == Level.RED
+    assert all(b > a for (_, a), (_, b) in itertools.pairwise(changes))  # only rises
+    t_red = next(t for t, lv in changes if lv == Level.RED)
+    assert e.angle_crossing_ms(85) <= t_red <= e.angle_crossing_ms(85) + 2 * H  # little lag: end-point rates
+    out = RuleEvaluator().evaluate(SITE, [crack], e.end_ms, {"tangent_angle": Level.RED})
+    fc = next(o for o in out if o.rule_id == "tangent_angle").forecast
+    assert fc is not None and abs(fc["t_failure_ms"] - e.failure_ms) < 0.1 * (e.failure_ms - e.accel_ms)
+
+
+def test_m_of_n_persistence() -> None:
+    rules = load_rules_yaml(
+        """
+        rules:
+          - id: gw
+            name: 地下水位
+            levels:
+              yellow: {all: [{series: value, sensor_type: GROUNDWATER, value: 10}]}
+            persistence: {count: 3, of: 5}
+        """
+    )
+    rule = rules.rules[0]
+    t = np.arange(1, 8) * 10 * MIN
+    v = np.array([11, 9, 11, 9, 9, 11, 11], float)
+    s = Series(SensorInfo(3, "GW1.value", "GROUNDWATER", "value"), t, v, np.ones(7, np.int8))
+    levels = [evaluate_rule(rule, site_data([_clip(s, int(n))], 2), int(n), Level.NONE).level for n in t]
+    # the evaluation times are the readings: only the last has 3 of the 5 latest above 10
+    assert [int(x) for x in levels] == [0, 0, 0, 0, 0, 0, 2]
+
+
+def test_overrides_replace_and_disable_rules_and_errors_name_the_field() -> None:
+    site = parse_rules({"rules": [{"id": "rain_24h", "name": "本点24小时雨量", "levels": {"red": {"all": [
+        {"series": "rain_24h", "value": 100}]}}}, {"id": "tangent_angle", "name": "x", "disabled": True,
+        "levels": {"red": {"all": [{"series": "tangent_angle", "value": 85}]}}}]})  # fmt: skip
+    merged = merge(default_rules(), site)
+    ids = [r.id for r in merged.rules]
+    assert "tangent_angle" not in ids and next(r for r in merged.rules if r.id == "rain_24h").name == "本点24小时雨量"
+    with pytest.raises(InvalidInput) as err:
+        parse_rules({"rules": [{"id": "x", "name": "x", "levels": {"purple": {"all": []}}}]})
+    assert "rules.0.levels.purple" in str(err.value)
+    with pytest.raises(InvalidInput, match="duration"):
+        parse_rules([{"id": "x", "name": "x", "levels": {"red": {"all": [{"series": "disp_change", "value": 1,
+                                                                           "window": "a week"}]}}}])  # fmt: skip
+    with pytest.raises(InvalidInput, match="YAML"):
+        load_rules_yaml("rules: [")
+    assert rule_lookback_ms(_rule("tangent_angle")) >= 33 * DAY
