@@ -80,3 +80,9 @@ class FileRejected(InvalidInput):
 
     def __post_init__(self) -> None:
         InvalidInput.__init__(self, self.summary or f"file rejected: {len(self.problems)} problem(s)")
+
+
+class GridRejected(InvalidInput):
+    """A rainfall or susceptibility grid that cannot be used (file, band or variable, and why)."""
+
+    title = "Grid rejected"
