@@ -588,6 +588,9 @@ ROUTE_TABLE: dict[tuple[str, str], Callable[[Ctx], None]] = {
         "POST", "/versions/1/sign", {"department": "natural_resources", "decision": "approve"}
     ),
     ("POST", "/api/products/{product_id}/versions/{number}/issue"): product_version_route("POST", "/versions/1/issue"),
+    ("POST", "/api/products/compute"): lambda c: refused(
+        c.send("POST", "/api/products/compute", files=[("rain", ("r.asc", b""))], data={"unit_code": TOWN_B}), 403
+    ),
     ("GET", "/api/warning/rules/defaults"): lambda c: clean(c.get("/api/warning/rules/defaults")),
     ("GET", "/api/warning/rules/types/{hazard_type}"): lambda c: clean(c.get("/api/warning/rules/types/landslide")),
     ("PUT", "/api/warning/rules/types/{hazard_type}"): type_rules_put,

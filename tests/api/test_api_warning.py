@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
+import numpy as np
 from fastapi.testclient import TestClient
 
 from geowarn.auth.service import create_user
 from geowarn.db import Database
+from geowarn.regional.grid import Grid
+from geowarn.regional.readers import write_grid
 from tests.api.apiworld import COUNTY, PASSWORD, T_OBS, TOWN_A, World, login
 
 AREA = {"type": "Polygon", "coordinates": [[[119.0, 26.0], [119.1, 26.0], [119.1, 26.1], [119.0, 26.1], [119.0, 26.0]]]}
@@ -116,3 +120,22 @@ def test_site_rules_override_and_a_reading_raises_the_alert_through_the_engine(
     assert alert["reason"]["terms"][0]["value"] == 7.5  # the world's 1.5 mm reading and the new 6 mm
     assert [h["kind"] for h in alert["history"]] == ["escalated"]  # type: ignore[union-attr]
     assert client.delete(f"/api/sites/{world.a.site}/rules", headers=op).json()["deleted"] is True
+
+
+def test_compute_a_product_from_uploaded_grids(client: TestClient, world: World, tmp_path: Path) -> None:
+    values = np.full((4, 5), 20.0)
+    values[:, :2] = 120.0  # the western 0.2°, which holds township A's site (119.05, 26.05)
+    today = write_grid(Grid.regular(118.95, 26.2, 0.1, values), tmp_path / "today.tif", "geotiff")
+    yesterday = write_grid(Grid.regular(118.95, 26.2, 0.1, np.full((4, 5), 5.0)), tmp_path / "d1.asc", "ascii")
+    op = login(client, "alpha_operator")
+    files = [("rain", ("today.tif", today.read_bytes())), ("rain", ("d1.asc", yesterday.read_bytes()))]
+    r = client.post("/api/products/compute", headers=op, files=files, data={"unit_code": TOWN_A})
+    assert r.status_code == 201, r.text
+    (v1,) = r.json()["versions"]
+    # 120 + 0.8·5 = 124 mm: orange in the west; 20 + 4 = 24 mm elsewhere: nothing
+    assert v1["level"] == 3 and [a["level"] for a in v1["areas"]] == [3]
+    listed = [i for ids in v1["summary"]["site_ids"].values() for i in ids]
+    assert v1["summary"]["site_ids"]["3"] == [world.a.site] and world.b.site not in listed
+    assert v1["summary"]["levels"]["orange"]["sites"] == 1
+    bad = client.post("/api/products/compute", headers=op, files=[("rain", ("x.tif", b"not a tiff"))])
+    assert bad.status_code == 422 and "upload.tif" in bad.json()["detail"]

@@ -33,6 +33,7 @@ from geowarn.api.routes import (
     organisations,
     persons,
     products,
+    products_compute,
     risk_zones,
     rules,
     shelters,
@@ -70,6 +71,7 @@ ROUTERS = (
     monitoring_data.router,
     monitoring_health.router,
     alerts.router,
+    products_compute.router,  # before products.router: /products/compute is not a product id
     products.router,
     rules.router,
 )

@@ -1,0 +1,92 @@
+"""``POST /api/products/compute``: upload rainfall grids, run the regional model, get a draft.
+
+The first ``rain`` file is the warning period's rain (the next 24 hours' forecast, or the past 24
+hours observed); the following ones are the antecedent days, newest first. An optional
+``susceptibility`` raster holds grades 0-3 (not / low / medium / high); without it every cell is
+treated as highly susceptible. The draft lists the areas per level and, per level and township,
+the sites, risk zones, people and households in them; it then goes through the usual sign-off.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, File, Form, Response, UploadFile
+
+from geowarn.api.deps import WriteSession, require
+from geowarn.api.routes.monitoring_data import json_response
+from geowarn.api.routes.products import product_json
+from geowarn.api.routes.transfer import _declared_size_within_limit, _save_upload
+from geowarn.api.scoping import check_unit
+from geowarn.auth.models import User
+from geowarn.auth.roles import Permission
+from geowarn.config import Settings
+from geowarn.errors import InvalidInput
+from geowarn.regional.model import ThresholdTable
+from geowarn.regional.pipeline import run_regional
+from geowarn.regional.readers import read_grid
+from geowarn.regional.store import load_sites, load_zones, version_content
+from geowarn.warning import products as wf
+from geowarn.warning.models import now_ms
+
+router = APIRouter(prefix="/products", tags=["warning: regional products"])
+Warner = Annotated[User, require(Permission.WARN)]
+HOUR_MS = 3_600_000
+
+
+@router.post("/compute", status_code=201)
+def compute_product(
+    session: WriteSession,
+    user: Warner,
+    settings: Annotated[Settings, Depends(_declared_size_within_limit)],
+    rain: Annotated[list[UploadFile], File(description="rain grids: warning period first, then past days")],
+    susceptibility: Annotated[UploadFile | None, File(description="grades 0-3 raster, same grid")] = None,
+    unit_code: Annotated[str | None, Form()] = None,
+    title: Annotated[str | None, Form(max_length=200)] = None,
+    k: Annotated[float, Form(gt=0, lt=1)] = 0.8,
+    valid_hours: Annotated[int, Form(ge=1, le=72)] = 24,
+    thresholds: Annotated[str | None, Form(description='JSON, e.g. {"high": [50, 70, 110, 160]}')] = None,
+) -> Response:
+    unit = unit_code or user.unit_code
+    check_unit(session, user, unit)
+    if not rain or len(rain) > 10:
+        raise InvalidInput("give 1 to 10 rain grids", message_zh="请上传1至10个降雨栅格")
+    table = ThresholdTable()
+    if thresholds:
+        try:
+            table = ThresholdTable.from_dict(json.loads(thresholds))
+        except (ValueError, TypeError) as exc:
+            raise InvalidInput(f"thresholds: {exc}", message_zh="阈值表格式错误") from None
+    workdir = Path(tempfile.mkdtemp(prefix="geowarn-grids-"))
+    try:
+        grids, names = [], []
+        for i, upload in enumerate(rain):
+            (workdir / str(i)).mkdir()
+            path = _save_upload(upload, workdir / str(i), settings.max_upload_mb)
+            grids.append(read_grid(path))
+            names.append(upload.filename or f"rain-{i}")
+        sus = None
+        if susceptibility is not None:
+            (workdir / "s").mkdir()
+            sus = read_grid(_save_upload(susceptibility, workdir / "s", settings.max_upload_mb))
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    sites, zones = load_sites(session, unit), load_zones(session, unit)
+    result = run_regional(grids, susceptibility=sus, table=table, k=k, sites=sites, zones=zones)
+    now = now_ms()
+    inputs: dict[str, Any] = {
+        "rain_files": names,
+        "k": k,
+        "susceptibility": susceptibility.filename if susceptibility else None,
+        "thresholds": {str(g): list(v) for g, v in table.by_grade.items()},
+    }
+    content = version_content(result, sites, zones, valid_from_ms=now, valid_to_ms=now + valid_hours * HOUR_MS,
+                              inputs=inputs, simplify_deg=0.0005)  # fmt: skip
+    stamp = time.strftime("%Y年%m月%d日%H时", time.localtime(now / 1000))
+    product = wf.create(session, user, unit, title or f"地质灾害气象风险预警（{stamp}）", content, now)
+    return json_response(product_json(product, versions=True), status_code=201)

@@ -1,0 +1,70 @@
+"""The regional model against the register: load sites and risk zones of a unit, and turn a run
+into the content of a product version (areas in longitude/latitude, the summary)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import shapely
+from pyproj import Transformer
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from geowarn.auth.scope import unit_filter
+from geowarn.inventory.models import HazardSite, RiskZone
+from geowarn.regional.exposure import Sites, Zones
+from geowarn.regional.pipeline import RegionalResult
+from geowarn.warning.products import VersionContent
+
+ACTIVE = ("registered", "under_treatment")  # sites still in the register that people live under
+
+
+def load_sites(session: Session, unit_code: str) -> Sites:
+    rows = session.execute(
+        select(HazardSite.id, HazardSite.lon, HazardSite.lat, HazardSite.township_code, HazardSite.threatened_people,
+               HazardSite.threatened_households)
+        .where(unit_filter(HazardSite.unit_code, unit_code), HazardSite.status.in_(ACTIVE))
+        .order_by(HazardSite.id)
+    ).all()  # fmt: skip
+    cols: list[Any] = list(zip(*rows, strict=True)) if rows else [[] for _ in range(6)]
+    return Sites(np.asarray(cols[0], np.int64), np.asarray(cols[1], float), np.asarray(cols[2], float),
+                 np.asarray([c or "" for c in cols[3]], dtype=object), np.asarray(cols[4], np.int64),
+                 np.asarray(cols[5], np.int64))  # fmt: skip
+
+
+def load_zones(session: Session, unit_code: str) -> Zones:
+    rows = session.execute(
+        select(RiskZone.id, RiskZone.geom, RiskZone.people, RiskZone.households)
+        .where(unit_filter(RiskZone.unit_code, unit_code))
+        .order_by(RiskZone.id)
+    ).all()
+    ids = np.asarray([r[0] for r in rows], np.int64)
+    people = np.asarray([r[2] or 0 for r in rows], np.int64)
+    households = np.asarray([r[3] or 0 for r in rows], np.int64)
+    return Zones(ids, [r[1] for r in rows], people, households)
+
+
+def version_content(
+    result: RegionalResult, sites: Sites, zones: Zones, *, valid_from_ms: int, valid_to_ms: int,
+    inputs: dict[str, Any], message: str | None = None, simplify_deg: float = 0.0,
+) -> VersionContent:  # fmt: skip
+    """What a product version says, from a model run (areas reprojected to lon/lat when needed)."""
+    areas = dict(result.polygons)
+    if not result.grid.crs.is_geographic:
+        to_ll = Transformer.from_crs(result.grid.crs, "EPSG:4326", always_xy=True)
+        areas = {lv: shapely.transform(g, lambda xy: np.column_stack(to_ll.transform(xy[:, 0], xy[:, 1])))
+                 for lv, g in areas.items()}  # fmt: skip
+    if simplify_deg:
+        areas = {lv: shapely.simplify(g, simplify_deg, preserve_topology=True) for lv, g in areas.items()}
+    summary = result.summary(sites, zones)
+    site_ids = {}
+    if result.site_levels is not None:
+        for lv in range(1, 5):
+            site_ids[str(lv)] = sites.ids[result.site_levels == lv].tolist()
+    summary["site_ids"] = site_ids
+    if result.zone_levels is not None:
+        summary["zone_ids"] = {str(lv): zones.ids[result.zone_levels == lv].tolist() for lv in range(1, 5)}
+    summary["timings_s"] = {k: round(v, 4) for k, v in result.timings_s.items()}
+    return VersionContent(valid_from_ms, valid_to_ms, areas=areas, areas_km2=dict(result.areas_km2), summary=summary,
+                          inputs=inputs, message=message)  # fmt: skip
