@@ -36,17 +36,15 @@ class Track:
     t: npt.NDArray[np.int64]
     v: Floats
     kind: str = ""
-    rate_cache: dict[tuple[int, int], Floats] = field(default_factory=dict)
+    rate_cache: dict[int, Floats] = field(default_factory=dict)
 
-    def rate(self, window_ms: int, since_ms: int) -> Floats:
-        """mm/day at each reading: a trailing straight-line slope, and after ``since_ms`` the
-        lag-free end-point derivative of a local quadratic (``deform.endpoint_rate``)."""
-        key = (window_ms, since_ms)
-        if key not in self.rate_cache:
-            linear = deform.trailing_rate(self.t, self.v, window_ms)
-            recent = deform.endpoint_rate(self.t, self.v, window_ms, since_ms=since_ms)
-            self.rate_cache[key] = np.where(self.t > since_ms, recent, linear)
-        return self.rate_cache[key]
+    def rate(self, window_ms: int) -> Floats:
+        """mm/day at each reading: the end-point derivative of a local quadratic over the trailing
+        window (``deform.endpoint_rate``: no half-window lag on an accelerating slope). Quiet-window
+        statistics use the same estimator, so its noise is measured, not assumed."""
+        if window_ms not in self.rate_cache:
+            self.rate_cache[window_ms] = deform.endpoint_rate(self.t, self.v, window_ms)
+        return self.rate_cache[window_ms]
 
 
 @dataclass(slots=True)
@@ -124,7 +122,7 @@ def _series_values(term: Term, track: Track, at: npt.NDArray[np.int64], now_ms: 
     if s == "disp_change":
         return deform.change_over(track.t, track.v, at, duration_ms(term.window or "24h"))
     smoothing = duration_ms(term.smoothing)
-    rate = track.rate(smoothing, now_ms - duration_ms(term.recent))
+    rate = track.rate(smoothing)
     rate_at = deform.value_at(track.t, rate, at)
     if s == "disp_rate":
         return rate_at
@@ -132,15 +130,31 @@ def _series_values(term: Term, track: Track, at: npt.NDArray[np.int64], now_ms: 
         w = duration_ms(term.window or "24h")
         return (rate_at - deform.value_at(track.t, rate, at - w)) / (w / DAY_MS)
     quiet = _quiet(track, rate, term, now_ms)
+    if quiet.size < MIN_QUIET_RATES and term.v_eq is None:  # no steady stage seen yet: no verdict
+        return np.full(at.shape, np.nan)
     if s == "tangent_angle":
-        v_eq = term.v_eq if term.v_eq is not None else max(float(np.nanmedian(quiet)) if quiet.size else 0.0,
-                                                            term.min_rate)  # fmt: skip
-        return deform.tangent_angle(np.maximum(rate_at, 0.0), max(v_eq, term.min_rate))
+        return deform.tangent_angle(np.maximum(rate_at, 0.0), _v_eq(term, quiet))
     if s == "rate_ratio":
         v0 = deform.baseline_v0(quiet)
         v0 = max(v0 if math.isfinite(v0) else 0.0, term.min_rate)
         return rate_at / v0
     raise ValueError(f"unknown series {s!r}")
+
+
+#: Rates needed in the quiet window before tangent angle or rate ratio give a verdict (a day of
+#: hourly readings; a device installed yesterday has no constant-velocity stage to compare with).
+MIN_QUIET_RATES = 24
+
+
+def _v_eq(term: Term, quiet: Floats) -> float:
+    """The constant-velocity rate: given, or the median quiet rate, floored by twice the rate noise
+    (2 × 1.4826·MAD, the robust σ) so that a noisy sensor on a still slope is not read as
+    accelerating: α > 48° then needs a rate above 2.2σ, rare as noise and rarer with persistence."""
+    if term.v_eq is not None:
+        return max(term.v_eq, term.min_rate)
+    median = float(np.median(quiet))
+    noise = 2 * 1.4826 * float(np.median(np.abs(quiet - median)))
+    return max(median, noise, term.min_rate)
 
 
 def _quiet(track: Track, rate: Floats, term: Term, now_ms: int) -> Floats:
@@ -274,7 +288,7 @@ def _forecast(rule: Rule, data: SiteData, now_ms: int) -> dict[str, Any] | None:
     best = None
     for track in data.displacement:
         since = now_ms - duration_ms(term.recent)
-        rate = track.rate(duration_ms(term.smoothing), since)
+        rate = track.rate(duration_ms(term.smoothing))
         sel = track.t > since
         fc = deform.inverse_velocity(track.t[sel], rate[sel])
         if fc is not None and (best is None or fc.t_failure_ms < best[1].t_failure_ms):
