@@ -105,8 +105,11 @@ def demo(
     reset: Annotated[bool, typer.Option(help="rebuild even if the database already holds the demo")] = False,
     serve_after: Annotated[bool, typer.Option("--serve/--no-serve", help="serve the app afterwards")] = True,
     port: Annotated[int | None, typer.Option(help="port")] = None,
+    event: Annotated[bool, typer.Option("--event/--no-event", help="replay a typhoon (rain + a failing slope)")] = True,
+    speed: Annotated[float, typer.Option(min=1, max=100_000, help="replay speed (simulated seconds a second)")] = 360,
 ) -> None:
-    """Build the demo county (示范县: 149 sites, 32 steep slopes) and serve it."""
+    """Build the demo county (示范县: 149 sites, 32 steep slopes) and serve it; a typhoon of the past
+    36 hours is replayed in its first minutes (``--speed``), unless ``--no-event``."""
     from sqlalchemy import func, select
 
     from geowarn.demo import build_demo_county
@@ -130,11 +133,17 @@ def demo(
         for line in summary.lines():
             console.print(line)
     with console.status("starting the monitoring network and back-filling 24 hours of readings…"):
-        live, sent = start_demo_network(db, seed=seed, mqtt_url=s.mqtt_url, start=serve_after)
+        live, sent = start_demo_network(
+            db, seed=seed, mqtt_url=s.mqtt_url, start=serve_after, event=event, speed=speed,
+            warning_engine=s.warning_engine,
+        )  # fmt: skip
     console.print(
         f"monitoring network: {len(live.sim.devices)} devices, {sent:,} reports back-filled"
         + (f", publishing to {s.mqtt_url} (run geowarn worker)" if s.mqtt_url else "")
     )
+    if event:
+        minutes = 36 * 3600 / speed / 60
+        console.print(f"typhoon replay: the last 36 hours in {minutes:.1f} minutes (×{speed:g}); watch /api/alerts")
     if serve_after:
         try:
             serve(host=None, port=port)

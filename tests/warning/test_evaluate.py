@@ -78,7 +78,7 @@ def test_suspect_and_failed_readings_do_not_trigger() -> None:
     assert out.level is Level.NONE and out.reason["terms"][0]["value"] == 1.0
 
 
-def test_combination_with_persistence_for_thirty_minutes() -> None:
+def test_combination_of_rain_and_deformation_with_persistence() -> None:
     e = TyphoonEvent(start_ms=0, v_eq_mm_h=0.1)  # 2.4 mm/day before the onset
     t = np.arange(-40 * DAY, e.failure_ms - 20 * MIN, 10 * MIN)
     crack = Series(SensorInfo(2, "LF1.value", "LF", "value"), t, e.displacement_mm(t), np.ones(t.size, np.int8))
@@ -86,10 +86,11 @@ def test_combination_with_persistence_for_thirty_minutes() -> None:
     rain_s = _rain(rain_t, np.full(rain_t.size, 2.0))  # 12 mm/h
     changes = _levels_over_time("rain_and_deformation", [crack, rain_s], np.arange(0, e.end_ms, 10 * MIN))
     assert changes and changes[0][1] == Level.ORANGE
-    # orange needs rain_24h >= 50 (true all along) and a 12-hour rate >= 5 mm/day held for 30 minutes
+    # orange needs rain_24h >= 50 and the rate at 3·V0 or more, three evaluations in a row
     first = changes[0][0]
-    data = site_data([_clip(crack, first - 40 * MIN), _clip(rain_s, first - 40 * MIN)], 2)
-    assert evaluate_rule(_rule("rain_and_deformation"), data, first - 40 * MIN, Level.NONE).level is Level.NONE
+    assert first > 250 * MIN  # 50 mm of rain takes 250 minutes at 12 mm/h
+    data = site_data([_clip(crack, first - 30 * MIN), _clip(rain_s, first - 30 * MIN)], 2)
+    assert evaluate_rule(_rule("rain_and_deformation"), data, first - 30 * MIN, Level.NONE).level is Level.NONE
 
 
 def test_tangent_angle_rule_rises_to_red_with_a_failure_forecast() -> None:
@@ -161,3 +162,22 @@ def test_a_still_but_noisy_gnss_slope_rarely_alerts() -> None:
         alerts += any(o.level >= Level.YELLOW for o in out if o.rule_id in ("tangent_angle", "rate_baseline"))
         n += 1
     assert alerts <= 0.03 * n
+
+
+def test_duration_persistence_needs_the_condition_for_the_whole_span() -> None:
+    rule = load_rules_yaml(
+        """
+        rules:
+          - id: gw
+            name: 地下水位持续超限
+            levels:
+              orange: {all: [{series: value, sensor_type: GROUNDWATER, value: 10}]}
+            persistence: {for: 30min}
+        """
+    ).rules[0]
+    t = np.arange(0, 13) * 10 * MIN  # readings every 10 minutes from 0 to 120 min
+    v = np.array([5, 5, 11, 11, 11, 9, 11, 11, 11, 11, 11, 11, 11], float)
+    s = Series(SensorInfo(3, "GW1.value", "GROUNDWATER", "value"), t, v, np.ones(t.size, np.int8))
+    got = [int(evaluate_rule(rule, site_data([_clip(s, int(n))], 2), int(n), Level.NONE).level) for n in t]
+    # above 10 from 20 min (broken at 50) and again from 60 min: held for 30 min at 90 min
+    assert got == [0] * 9 + [3] * 4

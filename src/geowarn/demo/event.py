@@ -35,7 +35,7 @@ class TyphoonEvent:
     seed: int = 2021
     lon0: float = 118.9
     lat0: float = 26.6
-    peak_mm_h: float = 11.0
+    peak_mm_h: float = 10.0
     radius_km: float = 22.0
     peak_at: float = 0.6
     v_eq_mm_h: float = 0.25
@@ -86,6 +86,12 @@ class TyphoonEvent:
         lon_a, lat_a = np.asarray(lon, float), np.asarray(lat, float)
         rates = self.rate_mm_h(lon_a[..., None], lat_a[..., None], mids)
         return np.asarray(rates.sum(axis=-1) * dt_h, dtype=np.float64)
+
+    def forecast_skill(self, t_ms: int) -> float:
+        """The share of the coming rain a forecast issued at ``t_ms`` expects: typhoon rain forecasts
+        firm up as the storm approaches (30 % at the start of the event, all of it after 14 hours)."""
+        hours = max(0.0, (t_ms - self.start_ms) / HOUR_MS)
+        return min(1.0, 0.3 + 0.05 * hours)
 
     def grid_mm(
         self, west: float, south: float, cell_deg: float, shape: tuple[int, int], t0_ms: int, t1_ms: int

@@ -40,6 +40,8 @@ class SimDevice:
     level: float = 0.0  # cumulative displacement (mm) or rain counter
     creep_mm_per_h: float = 0.0
     silent_until_ms: int = 0
+    lon: float = 0.0
+    lat: float = 0.0
 
 
 def demo_apikey(seed: int, device_code: str) -> str:
@@ -67,7 +69,9 @@ def register_demo_network(db: Any, *, seed: int = 2021, installed_at: Any = None
                                 reporting_interval_s=interval, vendor="示范厂商", model=f"{kind}-100",
                                 serial=f"SN{seed}{i:04d}{kind}", installed_at=installed_at)  # fmt: skip
                 creep = float(rng.lognormal(-4.5, 0.8)) if kind != "RAIN" else 0.0
-                devices.append(SimDevice(code, key, kind, interval * 1000, creep_mm_per_h=creep))
+                devices.append(
+                    SimDevice(code, key, kind, interval * 1000, creep_mm_per_h=creep, lon=site.lon, lat=site.lat)
+                )
     return devices
 
 
@@ -80,6 +84,9 @@ class Simulator:
     rng: np.random.Generator = field(init=False)
     _shower_until: int = 0
     _shower_mm_per_10min: float = 0.0
+    #: An event played over the normal behaviour (``demo.replay.TyphoonScenario``): rain at a
+    #: gauge for an interval, and extra displacement of a device, or None where it has no say.
+    scenario: Any = None
 
     def __post_init__(self) -> None:
         self.rng = np.random.default_rng(self.seed)
@@ -115,18 +122,21 @@ class Simulator:
                                 "rssi": int(-60 - self.rng.integers(0, 30))}  # fmt: skip
         hours = d.interval_ms / 3_600_000
         if d.kind == "RAIN":
-            mm = self._rain_mm(t, d.interval_ms)
+            event_mm = self.scenario.rain_mm(d, t) if self.scenario is not None else None
+            mm = self._rain_mm(t, d.interval_ms) if event_mm is None else event_mm
             d.level = round(d.level + mm, 1)
             data.update(value=mm, totalValue=d.level)
         elif d.kind == "GP":
             d.level += d.creep_mm_per_h * hours
             noise = self.rng.normal(0, 1.2, 3)
             x, y, z = (float(v) for v in noise)
-            data.update(gpsTotalX=round(d.level * 0.8 + x, 2), gpsTotalY=round(d.level * 0.6 + y, 2),
-                        gpsTotalZ=round(-d.level * 0.3 + z * 2, 2))  # fmt: skip
+            total = d.level + (self.scenario.extra_mm(d, t) if self.scenario is not None else 0.0)
+            data.update(gpsTotalX=round(total * 0.8 + x, 2), gpsTotalY=round(total * 0.6 + y, 2),
+                        gpsTotalZ=round(-total * 0.3 + z * 2, 2))  # fmt: skip
         elif d.kind == "LF":
             d.level += d.creep_mm_per_h * hours * 0.5
-            data.update(value=round(d.level + float(self.rng.normal(0, 0.05)), 3))
+            extra = self.scenario.extra_mm(d, t) if self.scenario is not None else 0.0
+            data.update(value=round(d.level + extra + float(self.rng.normal(0, 0.05)), 3))
         return {"deviceId": d.code, "apikey": d.apikey, "data": data}
 
 

@@ -219,8 +219,7 @@ def _persisted(rule: Rule, ok: npt.NDArray[np.bool_], at: npt.NDArray[np.int64],
     p = rule.persistence
     if p.for_ms > 0:
         since = now_ms - p.for_ms
-        inside = at >= since
-        before = np.flatnonzero(~inside)
+        before = np.flatnonzero(at <= since)  # the condition must already hold at or before ``since``
         if before.size == 0:  # not observed for long enough yet
             return False
         window = ok[before[-1] :]

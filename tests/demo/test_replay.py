@@ -1,0 +1,52 @@
+"""The demo's typhoon replayed end to end: regional products rise blue → yellow → orange through
+the joint sign-off, and the failing slope — only it — raises deformation alerts up to red with a
+failure forecast. Runs the real ingestion path and warning engine on both backends."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from geowarn.db import Database
+from geowarn.demo import build_demo_county
+from geowarn.demo.live import start_demo_network
+from geowarn.monitoring.models import Device, MonitoringStation
+from geowarn.warning.levels import Level
+from geowarn.warning.models import Alert
+from geowarn.warning.product_models import ProductSignoff, ProductVersion
+
+DEFORMATION_RULES = ("tangent_angle", "rate_baseline", "rain_and_deformation")
+
+
+def test_the_typhoon_replay_raises_the_right_warnings(db: Database) -> None:
+    build_demo_county(db, seed=2021)
+    live, sent = start_demo_network(db, event=True, speed=20_000, start=True)
+    try:
+        assert live.replay_done.wait(180), "the replay did not finish"
+        live.engine.drain()
+    finally:
+        live.stop()
+    assert sent > 5000
+    scenario = live.sim.scenario
+    (slope,) = scenario.accelerating
+    with db.read() as s:
+        versions = s.scalars(select(ProductVersion).order_by(ProductVersion.id)).all()
+        assert [(v.level, v.state) for v in versions] == [(1, "superseded"), (2, "superseded"), (3, "issued")]
+        signed = {(v.number, d) for v, d in s.execute(select(ProductVersion, ProductSignoff.department).join(
+            ProductSignoff, ProductSignoff.version_id == ProductVersion.id))}  # fmt: skip
+        assert {(2, "weather"), (3, "weather"), (3, "natural_resources")} <= signed
+        assert versions[-1].summary["levels"]["orange"]["sites"] > 0
+        slope_site = s.scalar(
+            select(MonitoringStation.site_id).join(Device, Device.station_id == MonitoringStation.id).where(
+                Device.device_code == slope)
+        )  # fmt: skip
+        deformation = s.scalars(select(Alert).where(Alert.rule_id.in_(DEFORMATION_RULES))).all()
+        assert deformation and {a.site_id for a in deformation} == {slope_site}
+        angle = next(a for a in deformation if a.rule_id == "tangent_angle")
+        assert angle.max_level == Level.RED and angle.reason["terms"][0]["sensor"] == slope
+        ev = scenario.event
+        forecast = angle.forecast
+        assert forecast is not None
+        assert abs(forecast["t_failure_ms"] - ev.failure_ms) < 0.25 * (ev.failure_ms - ev.accel_ms)
+        rain = s.scalars(select(Alert).where(Alert.rule_id == "rain_24h")).all()
+        assert len({a.site_id for a in rain}) >= 3 and max(a.max_level for a in rain) >= Level.ORANGE
+    assert live.engine.latencies_s and max(live.engine.latencies_s) < 30
