@@ -7,7 +7,7 @@ and dissemination (which reads events) never misses or invents one.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
@@ -88,9 +88,18 @@ def apply_level(
     reason: dict[str, Any] | None = None,
     forecast: dict[str, Any] | None = None,
     flap_window_ms: int = 30 * 60_000,
+    current: Alert | Literal["lookup"] | None = "lookup",
+    refresh_every_ms: int = 0,
 ) -> Outcome:
-    """Bring the alert of (kind, site/device, rule) in line with ``level`` and record what changed."""
-    current = find_open(session, kind, rule_id, site_id=site_id, device_id=device_id)
+    """Bring the alert of (kind, site/device, rule) in line with ``level`` and record what changed.
+
+    ``current`` is the open alert when the caller has already loaded it (None: none is open), which
+    saves a query per rule in the engine's batches; ``refresh_every_ms`` limits how often an
+    unchanged level rewrites the latest reason.
+    """
+    if current == "lookup":
+        current = find_open(session, kind, rule_id, site_id=site_id, device_id=device_id)
+    assert current != "lookup"
     closed = None
     if current is None and level is not Level.NONE:
         last = _last_closed(session, kind, rule_id, site_id, device_id)
@@ -141,6 +150,8 @@ def apply_level(
         current.updated_ms, current.reason, current.forecast = now_ms, reason, forecast
     else:
         assert current is not None
+        if action is Action.REFRESH and now_ms - current.updated_ms < refresh_every_ms:
+            return Outcome(decision, current)
         current.updated_ms = now_ms
         current.rule_name = rule_name or current.rule_name
         current.reason = reason if action is not Action.CLOSE else {**current.reason, "cleared": reason}

@@ -92,8 +92,10 @@ class SiteWarningEngine:
         *,
         flap_window_ms: int = 30 * 60_000,
         on_change: Callable[[list[alerts.Outcome]], None] | None = None,
+        refresh_every_ms: int = 30 * 60_000,
     ) -> None:
         self.db = db
+        self.refresh_every_ms = refresh_every_ms
         self.evaluator = evaluator
         self.flap_window_ms = flap_window_ms
         self.on_change = on_change
@@ -221,14 +223,23 @@ class SiteWarningEngine:
         self.evaluations += len(results)
         changes: list[alerts.Outcome] = []
         with self.db.write("warning-engine") as w:
+            stmt = select(Alert).where(
+                Alert.site_id.in_([site.id for site, _ in results]), Alert.status == "open",
+                Alert.kind == alerts.SITE_RULE,
+            )  # fmt: skip
+            if w.get_bind().dialect.name == "postgresql":
+                stmt = stmt.with_for_update()
+            open_now = {(a.site_id, a.rule_id): a for a in w.scalars(stmt)}
             for site, outcomes in results:
                 for o in outcomes:
-                    if o.level is Level.NONE and o.rule_id not in previous.get(site.id, {}):
+                    current = open_now.get((site.id, o.rule_id))
+                    if o.level is Level.NONE and current is None:
                         continue
                     out = alerts.apply_level(
                         w, kind=alerts.SITE_RULE, rule_id=o.rule_id, unit_code=site.unit_code, level=o.level,
                         now_ms=now_ms, site_id=site.id, rule_name=o.rule_name, reason=o.reason,
-                        forecast=o.forecast, flap_window_ms=self.flap_window_ms,
+                        forecast=o.forecast, flap_window_ms=self.flap_window_ms, current=current,
+                        refresh_every_ms=self.refresh_every_ms,
                     )  # fmt: skip
                     if out.alert is not None and out.decision.action.value != "refreshed":
                         changes.append(out)

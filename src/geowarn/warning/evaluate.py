@@ -37,6 +37,12 @@ class Track:
     v: Floats
     kind: str = ""
     rate_cache: dict[int, Floats] = field(default_factory=dict)
+    _csum: Floats | None = None
+
+    def csum(self) -> Floats:
+        if self._csum is None:
+            self._csum = rain.prefix_sums(self.v)
+        return self._csum
 
     def rate(self, window_ms: int) -> Floats:
         """mm/day at each reading: the end-point derivative of a local quadratic over the trailing
@@ -109,7 +115,7 @@ def _tracks_for(term: Term, data: SiteData) -> list[Track]:
 def _series_values(term: Term, track: Track, at: npt.NDArray[np.int64], now_ms: int) -> Floats:
     s = term.series
     if s in RAIN_HOURS:
-        return rain.window_sums(track.t, track.v, at, RAIN_HOURS[s] * HOUR_MS)
+        return rain.window_sums(track.t, track.v, at, RAIN_HOURS[s] * HOUR_MS, csum=track.csum())
     if s == "rain_event":
         return rain.event_rainfall(track.t, track.v, at, dry_gap_h=term.dry_gap_h)[0]
     if s == "rain_effective":
@@ -165,18 +171,13 @@ def _quiet(track: Track, rate: Floats, term: Term, now_ms: int) -> Floats:
     return r[np.isfinite(r)]
 
 
-_WORSE: dict[str, Callable[[Floats], Any]] = {">=": np.nanmax, ">": np.nanmax, "<=": np.nanmin, "<": np.nanmin}
+_OPS: dict[str, Callable[[Any, Any], Any]] = {">=": np.greater_equal, ">": np.greater, "<=": np.less_equal,
+                                              "<": np.less}  # fmt: skip
 
 
 def _compare(values: Floats, op: str, threshold: float) -> npt.NDArray[np.bool_]:
-    with np.errstate(invalid="ignore"):
-        if op == ">=":
-            return values >= threshold
-        if op == ">":
-            return values > threshold
-        if op == "<=":
-            return values <= threshold
-        return values < threshold
+    """NaN compares false (no warning is raised for comparisons, so no errstate is needed)."""
+    return np.asarray(_OPS[op](values, threshold))
 
 
 @dataclass(slots=True)
@@ -191,11 +192,11 @@ def _term(term: Term, data: SiteData, at: npt.NDArray[np.int64], now_ms: int) ->
     if not tracks:
         return TermResult(term, np.full(at.shape, np.nan), None)
     stack = np.vstack([_series_values(term, tr, at, now_ms) for tr in tracks])
-    pick = np.nanargmax if term.op in (">=", ">") else np.nanargmin
-    with np.errstate(all="ignore"):
-        all_nan = np.all(np.isnan(stack), axis=0)
-        filled = np.where(np.isnan(stack), -np.inf if term.op in (">=", ">") else np.inf, stack)
-        idx = pick(filled, axis=0) if filled.size else np.zeros(at.shape, int)
+    high = term.op in (">=", ">")
+    nan = np.isnan(stack)
+    all_nan = np.asarray(nan.all(axis=0), dtype=bool)
+    filled = np.where(nan, -np.inf if high else np.inf, stack)
+    idx = filled.argmax(axis=0) if high else filled.argmin(axis=0)
     worst = np.where(all_nan, np.nan, filled[idx, np.arange(at.size)])
     return TermResult(term, worst, tracks[int(idx[-1])].label if not all_nan[-1] else None)
 
@@ -319,8 +320,20 @@ class RuleEvaluator:
             data = cache.get(rule.qc_max_flag)
             if data is None:
                 data = cache[rule.qc_max_flag] = site_data(series, rule.qc_max_flag)
-            out.append(evaluate_rule(rule, data, now_ms, previous.get(rule.id, Level.NONE)))
+            before = previous.get(rule.id, Level.NONE)
+            if before is Level.NONE and not _has_inputs(rule, data):
+                continue  # nothing to read and nothing open: the answer is "no alert", skip the work
+            out.append(evaluate_rule(rule, data, now_ms, before))
         return out
+
+
+def _has_inputs(rule: Rule, data: SiteData) -> bool:
+    needs = rule.needs()
+    return bool(
+        ("rain" in needs and data.rain)
+        or ("displacement" in needs and data.displacement)
+        or ("value" in needs and data.other)
+    )
 
 
 def rule_lookback_ms(rule: Rule) -> int:

@@ -39,12 +39,21 @@ def increments_from_cumulative(total: npt.ArrayLike) -> Floats:
     return out
 
 
-def window_sums(t_ms: npt.ArrayLike, inc: npt.ArrayLike, at_ms: npt.ArrayLike, window_ms: int) -> Floats:
-    """Sum of ``inc`` with time in (at − window, at] for each ``at`` (NaN increments count as 0)."""
-    t = np.asarray(t_ms, np.int64)
+def prefix_sums(inc: npt.ArrayLike) -> Floats:
+    """0 followed by the running total of ``inc`` (NaN and ±inf count as 0): reuse it across windows."""
     x = np.nan_to_num(np.asarray(inc, np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+    return np.concatenate([[0.0], np.cumsum(x)])
+
+
+def window_sums(
+    t_ms: npt.ArrayLike, inc: npt.ArrayLike, at_ms: npt.ArrayLike, window_ms: int, *, csum: Floats | None = None
+) -> Floats:
+    """Sum of ``inc`` with time in (at − window, at] for each ``at`` (NaN increments count as 0).
+    ``csum`` is ``prefix_sums(inc)`` when the caller already has it."""
+    t = np.asarray(t_ms, np.int64)
     at = np.asarray(at_ms, np.int64)
-    csum = np.concatenate([[0.0], np.cumsum(x)])
+    if csum is None:
+        csum = prefix_sums(inc)
     hi = np.searchsorted(t, at, side="right")
     lo = np.searchsorted(t, at - window_ms, side="right")
     return np.asarray(csum[hi] - csum[lo], np.float64)
@@ -95,7 +104,8 @@ def event_rainfall(
 def daily_totals(t_ms: npt.ArrayLike, inc: npt.ArrayLike, at_ms: npt.ArrayLike, days: int) -> Floats:
     """Rain of the 24-hour periods ending at ``at`` (column 0), ``at − 1 day`` (column 1) … (m × days)."""
     at = np.asarray(at_ms, np.int64)
-    cols = [window_sums(t_ms, inc, at - i * DAY_MS, DAY_MS) for i in range(days)]
+    csum = prefix_sums(inc)
+    cols = [window_sums(t_ms, inc, at - i * DAY_MS, DAY_MS, csum=csum) for i in range(days)]
     return np.stack(cols, axis=-1) if cols else np.zeros((*at.shape, 0))
 
 

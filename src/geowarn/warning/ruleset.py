@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from geowarn.errors import InvalidInput
 from geowarn.warning.levels import Level
@@ -136,10 +136,23 @@ class Rule(BaseModel):
     qc_max_flag: int = Field(2, ge=1, le=4)  # readings flagged above this are ignored (3 suspect, 4 fail)
     disabled: bool = False
     source: str | None = None  # the standard or document the thresholds come from
+    _by_level: list[tuple[Level, Condition]] | None = PrivateAttr(default=None)
 
     def by_level(self) -> list[tuple[Level, Condition]]:
-        """Levels strongest first."""
-        return sorted(((Level.parse(k), c) for k, c in self.levels.items()), key=lambda lc: -int(lc[0]))
+        """Levels strongest first (computed once per rule)."""
+        if self._by_level is None:
+            self._by_level = sorted(((Level.parse(k), c) for k, c in self.levels.items()), key=lambda lc: -int(lc[0]))
+        return self._by_level
+
+    def needs(self) -> set[str]:
+        """Kinds of data the rule reads: ``rain``, ``displacement`` or ``value``."""
+        kinds = set()
+        for _, cond in self.by_level():
+            for t in cond.terms():
+                kinds.add(
+                    "rain" if t.series.startswith("rain_") else "value" if t.series == "value" else "displacement"
+                )
+        return kinds
 
     def applies_to(self, hazard_type: str) -> bool:
         return "*" in self.hazard_types or hazard_type in self.hazard_types
