@@ -139,3 +139,21 @@ def test_compute_a_product_from_uploaded_grids(client: TestClient, world: World,
     assert v1["summary"]["levels"]["orange"]["sites"] == 1
     bad = client.post("/api/products/compute", headers=op, files=[("rain", ("x.tif", b"not a tiff"))])
     assert bad.status_code == 422 and "upload.tif" in bad.json()["detail"]
+
+
+def test_compute_from_the_rain_gauges_by_idw(client: TestClient, world: World) -> None:
+    op = login(client, "alpha_operator")
+    r = client.post("/api/products/compute", headers=op, data={"unit_code": TOWN_A})
+    assert r.status_code == 422 and "雨量站" in r.json()["detail_zh"]  # the world's reading is months old
+    now = int(time.time() * 1000)
+    body = {
+        "deviceId": "ALPHA-D1",
+        "apikey": world.a.device_key,
+        "data": {"value": 130.0, "totalValue": 140.0, "ts": now - 3_600_000},
+    }
+    assert client.post("/api/ingest", json=body).status_code == 200
+    r = client.post("/api/products/compute", headers=op, data={"unit_code": TOWN_A})
+    assert r.status_code == 201, r.text
+    (v1,) = r.json()["versions"]
+    # one gauge: the whole township gets its 130 mm → orange (110 ≤ 130 < 160)
+    assert v1["level"] == 3 and v1["inputs"]["rain_files"][0].startswith("rain gauges")

@@ -16,8 +16,11 @@ import time
 from pathlib import Path
 from typing import Annotated, Any
 
+import numpy as np
 from fastapi import APIRouter, Depends, File, Form, Response, UploadFile
+from sqlalchemy import func, select
 
+from geowarn.admin.models import AdminUnit
 from geowarn.api.deps import WriteSession, require
 from geowarn.api.routes.monitoring_data import json_response
 from geowarn.api.routes.products import product_json
@@ -27,6 +30,10 @@ from geowarn.auth.models import User
 from geowarn.auth.roles import Permission
 from geowarn.config import Settings
 from geowarn.errors import InvalidInput
+from geowarn.monitoring.models import Device, MonitoringStation, Sensor
+from geowarn.monitoring.queries import rainfall_windows
+from geowarn.regional.grid import Grid
+from geowarn.regional.idw import idw
 from geowarn.regional.model import ThresholdTable
 from geowarn.regional.pipeline import run_regional
 from geowarn.regional.readers import read_grid
@@ -35,6 +42,43 @@ from geowarn.warning import products as wf
 from geowarn.warning.models import now_ms
 
 router = APIRouter(prefix="/products", tags=["warning: regional products"])
+CELL_DEG = 0.01
+
+
+def gauge_grids(session: Any, unit: str, now: int) -> list[Grid]:
+    """Daily rain of the last three days at the unit's gauges, interpolated (IDW) over its extent."""
+    bounds = session.scalar(select(AdminUnit.geom).where(AdminUnit.code == unit))
+    if bounds is None:
+        raise InvalidInput(f"unit {unit} has no boundary to grid", message_zh=f"行政区 {unit} 没有边界，无法插值")
+    west, south, east, north = bounds.bounds
+    cols, rows = int((east - west) / CELL_DEG) + 2, int((north - south) / CELL_DEG) + 2
+    like = Grid.regular(west - CELL_DEG / 2, north + CELL_DEG / 2, CELL_DEG, np.zeros((rows, cols)))
+    lon_col, lat_col = (
+        func.coalesce(Sensor.lon, MonitoringStation.lon),
+        func.coalesce(Sensor.lat, MonitoringStation.lat),
+    )
+    located = session.execute(
+        select(Sensor.id, lon_col, lat_col)
+        .join(Device, Device.id == Sensor.device_id)
+        .join(MonitoringStation, MonitoringStation.id == Device.station_id)
+        .where(Sensor.sensor_type == "RAIN", Sensor.channel == "value")
+    ).all()  # fmt: skip
+    where = {int(i): (float(x), float(y)) for i, x, y in located}
+    grids = []
+    for day in range(3):
+        totals = rainfall_windows(session.connection(), now - day * 86_400_000, unit)
+        ids = [i for i in totals if i in where]
+        if not ids and day == 0:
+            raise InvalidInput("no rain gauge has reported in the last 24 hours",
+                               message_zh="近24小时没有雨量站数据，无法插值")  # fmt: skip
+        if not ids:  # an antecedent day without readings counts as unknown (0 in R_a)
+            grids.append(Grid(np.full(like.shape, np.nan), like.transform, like.crs))
+            continue
+        lon, lat = [where[i][0] for i in ids], [where[i][1] for i in ids]
+        grids.append(idw(lon, lat, [totals[i][24] for i in ids], like))
+    return grids
+
+
 Warner = Annotated[User, require(Permission.WARN)]
 HOUR_MS = 3_600_000
 
@@ -44,7 +88,9 @@ def compute_product(
     session: WriteSession,
     user: Warner,
     settings: Annotated[Settings, Depends(_declared_size_within_limit)],
-    rain: Annotated[list[UploadFile], File(description="rain grids: warning period first, then past days")],
+    rain: Annotated[
+        list[UploadFile] | None, File(description="rain grids: warning period first, then past days")
+    ] = None,
     susceptibility: Annotated[UploadFile | None, File(description="grades 0-3 raster, same grid")] = None,
     unit_code: Annotated[str | None, Form()] = None,
     title: Annotated[str | None, Form(max_length=200)] = None,
@@ -54,7 +100,7 @@ def compute_product(
 ) -> Response:
     unit = unit_code or user.unit_code
     check_unit(session, user, unit)
-    if not rain or len(rain) > 10:
+    if rain and len(rain) > 10:
         raise InvalidInput("give 1 to 10 rain grids", message_zh="请上传1至10个降雨栅格")
     table = ThresholdTable()
     if thresholds:
@@ -65,7 +111,10 @@ def compute_product(
     workdir = Path(tempfile.mkdtemp(prefix="geowarn-grids-"))
     try:
         grids, names = [], []
-        for i, upload in enumerate(rain):
+        if not rain:  # no grids: interpolate the unit's rain gauges (last three days)
+            grids = gauge_grids(session, unit, now_ms())
+            names = ["rain gauges (IDW), past 24 h", "rain gauges (IDW), 24-48 h", "rain gauges (IDW), 48-72 h"]
+        for i, upload in enumerate(rain or []):
             (workdir / str(i)).mkdir()
             path = _save_upload(upload, workdir / str(i), settings.max_upload_mb)
             grids.append(read_grid(path))
