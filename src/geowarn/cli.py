@@ -164,7 +164,7 @@ def worker(
     from geowarn.monitoring.health import check_offline
     from geowarn.monitoring.ingest import Ingestor
     from geowarn.monitoring.mqtt import BrokerAddress, MqttWorker
-    from geowarn.warning.alerts import sync_device_alarms
+    from geowarn.warning.alerts import sync_device_alarms, sync_no_data_alarms
     from geowarn.warning.engine import attach, build_engine
 
     s = get_settings()
@@ -192,6 +192,7 @@ def worker(
                 check_offline(conn, now, missed_intervals=s.offline_after_intervals)
             with db.write("warning-engine") as session:
                 sync_device_alarms(session, now)
+                sync_no_data_alarms(session, now, missed_intervals=s.offline_after_intervals)
             last_check[0] = time.monotonic()
 
     engine = None

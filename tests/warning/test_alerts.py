@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import orjson
 import pytest
 from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
@@ -10,6 +11,7 @@ from geowarn.db import Database
 from geowarn.errors import Conflict
 from geowarn.inventory.models import HazardSite
 from geowarn.monitoring.health import check_offline
+from geowarn.monitoring.ingest import Ingestor, RawPayload
 from geowarn.monitoring.models import Device
 from geowarn.warning import alerts
 from geowarn.warning.levels import Level
@@ -125,3 +127,28 @@ def test_device_offline_alarms_follow_device_events(db: Database) -> None:
         assert alerts.sync_device_alarms(s, now + 2 * MIN) == 1
     with db.read() as s:
         assert s.scalar(select(text("count(*)")).select_from(Alert).where(Alert.status == "open")) == 2
+
+
+def test_a_silent_sensor_of_a_live_device_raises_a_no_data_alarm(db: Database) -> None:
+    net = build_network(db, n_rain=0, n_gnss=1)
+    code, key = next(iter(net.keys.items()))
+    ingestor = Ingestor(db)
+
+    def send(t: int, **channels: float) -> None:
+        body = orjson.dumps({"deviceId": code, "apikey": key, "data": {"ts": t, **channels}})
+        assert ingestor.ingest([RawPayload(body, "mqtt", None, t)], now_ms=t).accepted == len(channels)
+
+    for i in range(8):  # every 30 minutes, X only: Y and Z are silent while the device is alive
+        send(T0 + i * 1_800_000, gpsTotalX=1.0 + i)
+    now = T0 + 7 * 1_800_000
+    with db.write("health") as s:
+        assert alerts.sync_no_data_alarms(s, now) == 2
+        assert alerts.sync_no_data_alarms(s, now) == 0
+    with db.read() as s:
+        rules = sorted(s.scalars(select(Alert.rule_id).where(Alert.kind == "no_data", Alert.status == "open")))
+    assert rules == [f"no_data:{code}.gpsTotalY", f"no_data:{code}.gpsTotalZ"]
+    send(now + 1_800_000, gpsTotalX=9.0, gpsTotalY=1.0, gpsTotalZ=0.5)
+    with db.write("health") as s:
+        assert alerts.sync_no_data_alarms(s, now + 1_800_000) == 2
+    with db.read() as s:
+        assert s.scalar(select(text("count(*)")).select_from(Alert).where(Alert.status == "open")) == 0

@@ -20,7 +20,7 @@ from geowarn.monitoring.health import check_offline
 from geowarn.monitoring.ingest import Ingestor
 from geowarn.monitoring.models import Device
 from geowarn.monitoring.simulator import IngestSink, SimDevice, Simulator, register_demo_network, run_batch
-from geowarn.warning.alerts import sync_device_alarms
+from geowarn.warning.alerts import sync_device_alarms, sync_no_data_alarms
 
 log = logging.getLogger(__name__)
 HOUR_MS = 3_600_000
@@ -101,6 +101,7 @@ class LiveNetwork:
                     check_offline(conn, now)
                 with self.db.write("demo") as session:
                     sync_device_alarms(session, now)
+                    sync_no_data_alarms(session, now)
             except Exception:  # keep the demo alive; the log says what happened
                 log.exception("demo simulator step failed")
 

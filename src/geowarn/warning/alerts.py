@@ -13,13 +13,14 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from geowarn.errors import Conflict
-from geowarn.monitoring.models import Device, DeviceEvent, MonitoringStation
+from geowarn.monitoring.models import Device, DeviceEvent, MonitoringStation, Sensor, SensorLatest
 from geowarn.warning.levels import Level
 from geowarn.warning.lifecycle import Action, ClosedAlert, Decision, OpenAlert, decide
 from geowarn.warning.models import Alert, AlertEvent, Silence, open_key
 
 SITE_RULE = "site_rule"
 DEVICE_OFFLINE = "device_offline"
+NO_DATA = "no_data"
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,4 +262,44 @@ def sync_device_alarms(session: Session, now_ms: int) -> int:
             reason={"back_online_ms": now_ms},
         )
         changed += 1
+    return changed
+
+
+def sync_no_data_alarms(session: Session, now_ms: int, *, missed_intervals: int = 3) -> int:
+    """A sensor of a device that is online (no open offline event) but has sent no reading for
+    ``missed_intervals`` reporting intervals gets a ``no_data`` alarm (blue); it ends when the sensor
+    reports again. Rule id ``no_data:<sensor code>``, so each sensor has its own alarm."""
+    rows = session.execute(
+        select(Sensor.code, Sensor.unit_code, Device.id, Device.reporting_interval_s, Device.last_seen_ms,
+               SensorLatest.t_ms, MonitoringStation.site_id)
+        .join(Device, Device.id == Sensor.device_id)
+        .join(MonitoringStation, MonitoringStation.id == Device.station_id)
+        .outerjoin(SensorLatest, SensorLatest.sensor_id == Sensor.id)
+        .where(Sensor.active.is_(True), Device.status == "active", Device.last_seen_ms.is_not(None),
+               Device.device_type != "VIDEO",
+               ~select(DeviceEvent.id).where(DeviceEvent.device_id == Device.id, DeviceEvent.kind == "offline",
+                                             DeviceEvent.ended_ms.is_(None)).exists())
+    ).all()  # fmt: skip
+    open_rules = {
+        a.rule_id: a for a in session.scalars(select(Alert).where(Alert.kind == NO_DATA, Alert.status == "open"))
+    }
+    changed = 0
+    for code, unit, device_id, interval_s, seen, last_t, site_id in rows:
+        limit = missed_intervals * interval_s * 1000
+        silent = last_t is None or (now_ms - last_t > limit and (seen or 0) - last_t > limit)
+        rule_id = f"{NO_DATA}:{code}"[:64]
+        current = open_rules.get(rule_id)
+        if silent and current is None:
+            out = apply_level(
+                session, kind=NO_DATA, rule_id=rule_id, unit_code=unit, level=Level.BLUE, now_ms=now_ms,
+                site_id=site_id, device_id=device_id, rule_name="传感器无数据", current=None,
+                reason={"sensor": code, "last_reading_ms": last_t, "device_last_seen_ms": seen},
+            )  # fmt: skip
+            changed += out.alert is not None
+        elif not silent and current is not None:
+            apply_level(
+                session, kind=NO_DATA, rule_id=rule_id, unit_code=unit, level=Level.NONE, now_ms=now_ms,
+                site_id=site_id, device_id=device_id, current=current, reason={"last_reading_ms": last_t},
+            )  # fmt: skip
+            changed += 1
     return changed
