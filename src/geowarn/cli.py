@@ -165,7 +165,7 @@ def worker(
     from geowarn.monitoring.ingest import Ingestor
     from geowarn.monitoring.mqtt import BrokerAddress, MqttWorker
     from geowarn.warning.alerts import sync_device_alarms, sync_no_data_alarms
-    from geowarn.warning.engine import attach, build_engine
+    from geowarn.warning.engine import attach, attach_notify, build_engine
 
     s = get_settings()
     url = mqtt_url or s.mqtt_url
@@ -196,7 +196,9 @@ def worker(
             last_check[0] = time.monotonic()
 
     engine = None
-    if s.warning_engine:
+    if s.warning_engine and s.warning_engine_process and db.backend == "postgresql":
+        attach_notify(db, mqtt_worker.ingestor)  # a `geowarn engine` process evaluates
+    elif s.warning_engine:
         engine, _ = build_engine(db, flap_minutes=s.warning_flap_minutes)
         attach(engine, mqtt_worker.ingestor)
         engine.start()
@@ -211,6 +213,46 @@ def worker(
             engine.stop()
     t = mqtt_worker.totals
     err.print(f"stopped: {t.accepted} stored, {t.duplicate} duplicates, {t.rejected} rejected")
+
+
+@app.command(name="engine")
+def engine_command() -> None:
+    """Evaluate site warnings for readings stored by workers and the API (PostgreSQL LISTEN/NOTIFY;
+    set GEOWARN_WARNING_ENGINE_PROCESS=true for those processes)."""
+    import signal
+    import threading
+
+    from geowarn.warning.alerts import sync_device_alarms, sync_no_data_alarms
+    from geowarn.warning.engine import build_engine, listen
+
+    s = get_settings()
+    _migrate_quietly()
+    db = _db()
+    if db.backend != "postgresql":
+        raise typer.BadParameter("the engine process needs PostgreSQL (SQLite evaluates in-process)")
+    engine, _ = build_engine(db, flap_minutes=s.warning_flap_minutes)
+    engine.start()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+
+    def alarms() -> None:
+        import time
+
+        while not stop.wait(60):
+            now = int(time.time() * 1000)
+            with db.write("warning-engine") as session:
+                sync_device_alarms(session, now)
+                sync_no_data_alarms(session, now, missed_intervals=s.offline_after_intervals)
+
+    threading.Thread(target=alarms, name="alarms", daemon=True).start()
+    err.print("warning engine listening for stored readings")
+    try:
+        listen(db, engine, stop)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        engine.stop()
+    err.print(f"stopped after {engine.evaluations:,} site evaluations")
 
 
 @app.command(name="import")

@@ -72,6 +72,9 @@ class Settings(BaseSettings):
     # Site warnings: evaluate rules as readings arrive (serve, worker and demo).
     warning_engine: bool = True
     warning_flap_minutes: int = Field(default=30, ge=0, le=24 * 60)
+    # PostgreSQL: ingesting processes NOTIFY a separate `geowarn engine` process instead of
+    # evaluating rules themselves, so ingestion and evaluation use different cores.
+    warning_engine_process: bool = False
 
     @classmethod
     def settings_customise_sources(

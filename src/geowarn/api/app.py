@@ -103,6 +103,9 @@ def _warning_engine(app: FastAPI, db: Database | None, settings: Settings) -> No
     """The site-warning engine fed by this app's HTTP ingestion, running while the app runs."""
     if not settings.warning_engine:
         return
+    if settings.warning_engine_process:
+        app.state.notify_engine = True  # app_ingestor notifies a `geowarn engine` process
+        return
     from geowarn.db import get_database
     from geowarn.warning.engine import build_engine
 

@@ -79,7 +79,7 @@ class SiteEvaluator(Protocol):
 @dataclass(slots=True)
 class _Pending:
     data_ms: int  # newest reading of the site in the queued batches
-    committed_ms: float  # wall time of the earliest commit not yet evaluated (for latency)
+    committed_at: float  # wall time (epoch s) of the earliest commit not yet evaluated (for latency)
 
 
 class SiteWarningEngine:
@@ -116,7 +116,7 @@ class SiteWarningEngine:
         times = np.asarray(t_ms, np.int64)
         if sensors.size == 0:
             return
-        committed = time.perf_counter() if committed_at is None else committed_at
+        committed = time.time() if committed_at is None else committed_at
         order = np.argsort(sensors, kind="stable")
         uniq, start = np.unique(sensors[order], return_index=True)
         newest = np.maximum.reduceat(times[order], start)
@@ -165,8 +165,8 @@ class SiteWarningEngine:
         changes: list[alerts.Outcome] = []
         for now_ms, sites in sorted(by_time.items()):
             changes.extend(self.evaluate_sites(sites, now_ms))
-        done = time.perf_counter()
-        self.latencies_s.extend(done - p.committed_ms for p in pending.values())
+        done = time.time()
+        self.latencies_s.extend(done - p.committed_at for p in pending.values())
         if changes and self.on_change is not None:
             try:
                 self.on_change(changes)
@@ -315,5 +315,66 @@ def build_engine(db: Database, *, flap_minutes: int = 30, ttl_s: float = 10.0) -
 
 
 def attach(engine: SiteWarningEngine, ingestor: Any) -> None:
-    """Feed ``engine`` from ``ingestor``'s committed batches."""
+    """Feed ``engine`` from ``ingestor``'s committed batches (same process)."""
     ingestor.add_listener(lambda report: engine.on_stored(report.stored_sensor_ids, report.stored_t_ms))
+
+
+# --- a separate engine process (PostgreSQL): NOTIFY after each commit, LISTEN in ``geowarn engine`` ---
+
+CHANNEL = "geowarn_stored"
+_NOTIFY_LIMIT = 7000  # bytes of one payload (PostgreSQL allows 8,000)
+
+
+def notify_payloads(sensor_id: npt.ArrayLike, t_ms: npt.ArrayLike, committed_at: float) -> list[str]:
+    """``"<commit epoch s>|sensor:t,sensor:t…"`` strings, the newest time per sensor, split to fit NOTIFY."""
+    ids = np.asarray(sensor_id, np.int64)
+    ts = np.asarray(t_ms, np.int64)
+    if ids.size == 0:
+        return []
+    order = np.lexsort((ts, ids))
+    last = np.r_[ids[order][1:] != ids[order][:-1], True]
+    pairs = [f"{i}:{t}" for i, t in zip(ids[order][last].tolist(), ts[order][last].tolist(), strict=True)]
+    head = f"{committed_at:.6f}|"
+    out: list[str] = []
+    part: list[str] = []
+    size = len(head)
+    for p in pairs:
+        if size + len(p) + 1 > _NOTIFY_LIMIT and part:
+            out.append(head + ",".join(part))
+            part, size = [], len(head)
+        part.append(p)
+        size += len(p) + 1
+    out.append(head + ",".join(part))
+    return out
+
+
+def parse_payload(text_: str) -> tuple[float, npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    head, _, body = text_.partition("|")
+    pairs = [p.split(":") for p in body.split(",") if p]
+    arr = np.array(pairs, dtype=np.int64) if pairs else np.zeros((0, 2), np.int64)
+    return float(head), arr[:, 0], arr[:, 1]
+
+
+def attach_notify(db: Database, ingestor: Any) -> None:
+    """After each committed batch, tell a ``geowarn engine`` process (PostgreSQL NOTIFY)."""
+
+    def notify(report: Any) -> None:
+        payloads = notify_payloads(report.stored_sensor_ids, report.stored_t_ms, time.time())
+        with db.writer_engine.begin() as conn:
+            for payload in payloads:
+                conn.execute(text("SELECT pg_notify(:c, :p)"), {"c": CHANNEL, "p": payload})
+
+    ingestor.add_listener(notify)
+
+
+def listen(db: Database, engine: SiteWarningEngine, stop: threading.Event) -> None:
+    """Feed ``engine`` from NOTIFY messages until ``stop`` is set (runs in ``geowarn engine``)."""
+    import psycopg
+
+    url = db.url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f"LISTEN {CHANNEL}")
+        while not stop.is_set():
+            for note in conn.notifies(timeout=0.5, stop_after=1000):
+                committed, ids, ts = parse_payload(note.payload)
+                engine.on_stored(ids, ts, committed_at=committed)

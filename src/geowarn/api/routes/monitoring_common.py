@@ -11,7 +11,7 @@ from geowarn.api.deps import DbDep
 from geowarn.errors import InvalidInput
 from geowarn.monitoring.ingest import Ingestor
 from geowarn.monitoring.payloads import parse_time_ms
-from geowarn.warning.engine import attach
+from geowarn.warning.engine import attach, attach_notify
 
 _LOCK = threading.Lock()
 
@@ -28,6 +28,8 @@ def app_ingestor(request: Request, db: DbDep) -> Ingestor:
                 engine = getattr(state, "warning_engine", None)
                 if engine is not None:
                     attach(engine, ingestor)
+                elif getattr(state, "notify_engine", False) and db.backend == "postgresql":
+                    attach_notify(db, ingestor)
                 state.ingestor = ingestor
     return ingestor
 
