@@ -22,7 +22,7 @@ def test_the_typhoon_replay_raises_the_right_warnings(db: Database) -> None:
     live, sent = start_demo_network(db, event=True, speed=20_000, start=True)
     try:
         assert live.replay_done.wait(180), "the replay did not finish"
-        live.engine.drain()
+        assert live.engine.wait_idle(180), "the engine did not catch up"
     finally:
         live.stop()
     assert sent > 5000

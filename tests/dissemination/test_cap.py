@@ -9,17 +9,23 @@ import pytest
 import shapely
 from lxml import etree
 
-from geowarn.dissemination.cap import CapArea, CapMessage, CapSchema, Reference, identifier, render
+from geowarn.dissemination.cap import SCHEMA_PATH, CapArea, CapMessage, CapSchema, Reference, identifier, render
 from geowarn.warning.levels import Level
 
-XSD = Path(__file__).resolve().parents[3] / "shared" / "reference" / "CAP-v1.2.xsd"
+REFERENCE_XSD = Path(__file__).resolve().parents[3] / "shared" / "reference" / "CAP-v1.2.xsd"
 NS = {"c": "urn:oasis:names:tc:emergency:cap:1.2"}
 T0 = 1_782_864_000_000  # 2026-07-01 08:00 China time
 
 
 @pytest.fixture(scope="module")
 def schema() -> CapSchema:
-    return CapSchema(XSD)
+    return CapSchema()  # the copy shipped in the package
+
+
+def test_the_shipped_schema_is_the_reference_schema() -> None:
+    if not REFERENCE_XSD.is_file():
+        pytest.skip("../shared/reference is not next to this checkout")
+    assert SCHEMA_PATH.read_bytes() == REFERENCE_XSD.read_bytes()
 
 
 def _msg(level: Level, msg_type: str = "Alert", refs: list[Reference] | None = None, **kw: object) -> CapMessage:

@@ -161,10 +161,14 @@ def render(msg: CapMessage) -> bytes:
     return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True))
 
 
+#: The OASIS CAP 1.2 schema (unchanged copy of the standard's XSD), shipped to check every message.
+SCHEMA_PATH = Path(__file__).with_name("CAP-v1.2.xsd")
+
+
 class CapSchema:
     """The CAP 1.2 XML schema, loaded once (lxml), to check messages before they leave."""
 
-    def __init__(self, xsd_path: Path) -> None:
+    def __init__(self, xsd_path: Path = SCHEMA_PATH) -> None:
         self.schema = etree.XMLSchema(etree.parse(str(xsd_path)))
 
     def errors(self, document: bytes) -> list[str]:

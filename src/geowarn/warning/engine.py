@@ -101,6 +101,7 @@ class SiteWarningEngine:
         self.on_change = on_change
         self._sensor_site: dict[int, int | None] = {}
         self._pending: dict[int, _Pending] = {}
+        self._busy = 0  # drains in progress
         self._cv = threading.Condition()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -153,12 +154,30 @@ class SiteWarningEngine:
 
     # --- evaluation --------------------------------------------------------------------------
 
+    def wait_idle(self, timeout: float = 60.0) -> bool:
+        """Wait until nothing is queued or being evaluated (tests, benchmarks, shutdown)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._cv:
+                if not self._pending and not self._busy:
+                    return True
+            time.sleep(0.02)
+        return False
+
     def drain(self) -> list[alerts.Outcome]:
         """Evaluate every queued site now; returns the alert changes."""
         with self._cv:
             pending, self._pending = self._pending, {}
-        if not pending:
-            return []
+            if not pending:
+                return []
+            self._busy += 1
+        try:
+            return self._drain(pending)
+        finally:
+            with self._cv:
+                self._busy -= 1
+
+    def _drain(self, pending: dict[int, _Pending]) -> list[alerts.Outcome]:
         by_time: dict[int, list[int]] = {}
         for site, p in pending.items():
             by_time.setdefault(p.data_ms, []).append(site)
