@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import orjson
 from fastapi.testclient import TestClient
 
 from geowarn.auth.service import create_user
@@ -137,6 +138,13 @@ def test_compute_a_product_from_uploaded_grids(client: TestClient, world: World,
     listed = [i for ids in v1["summary"]["site_ids"].values() for i in ids]
     assert v1["summary"]["site_ids"]["3"] == [world.a.site] and world.b.site not in listed
     assert v1["summary"]["levels"]["orange"]["sites"] == 1
+    # the same rain on medium susceptibility (thresholds ×1.25): 124 mm is below 137.5, so yellow
+    zone = {"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {"grade": "中易发"},
+            "geometry": {"type": "Polygon", "coordinates": [[[118.9, 25.7], [119.5, 25.7], [119.5, 26.3],
+                                                             [118.9, 26.3], [118.9, 25.7]]]}}]}  # fmt: skip
+    files.append(("susceptibility", ("zoning.geojson", orjson.dumps(zone))))
+    r = client.post("/api/products/compute", headers=op, files=files, data={"unit_code": TOWN_A})
+    assert r.status_code == 201 and r.json()["versions"][0]["level"] == 2, r.text
     bad = client.post("/api/products/compute", headers=op, files=[("rain", ("x.tif", b"not a tiff"))])
     assert bad.status_code == 422 and "upload.tif" in bad.json()["detail"]
 

@@ -116,3 +116,25 @@ def test_bad_grids_are_rejected_with_the_file_and_reason(tmp_path: Path) -> None
     a, b = g([[1.0]]), Grid.regular(119.0, 27.0, CELL, np.array([[1.0]]))
     with pytest.raises(GridRejected, match="does not match"):
         model.effective_rainfall([a, b])
+
+
+def test_susceptibility_polygons_from_geojson() -> None:
+    like = g([[0, 0], [0, 0]])
+    west_half = {
+        "type": "Polygon",
+        "coordinates": [[[118.0, 26.8], [118.1, 26.8], [118.1, 27.0], [118.0, 27.0], [118.0, 26.8]]],
+    }
+    doc = {
+        "type": "FeatureCollection",
+        "features": [{"type": "Feature", "geometry": west_half, "properties": {"grade": "中易发"}}],
+    }
+    sus = model.susceptibility_from_geojson(doc, like)
+    assert sus.values.tolist() == [[model.MEDIUM, model.NONE], [model.MEDIUM, model.NONE]]
+    bad = {
+        "type": "FeatureCollection",
+        "features": [{"type": "Feature", "geometry": west_half, "properties": {"grade": "extreme"}}],
+    }
+    with pytest.raises(GridRejected, match="feature 1"):
+        model.susceptibility_from_geojson(bad, like)
+    with pytest.raises(GridRejected, match="FeatureCollection"):
+        model.susceptibility_from_geojson({"type": "Feature"}, like)

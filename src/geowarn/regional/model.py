@@ -96,3 +96,34 @@ def level_grid(effective: Grid, susceptibility: Grid | None, table: ThresholdTab
         if sel.any():
             out[sel] = np.searchsorted(np.asarray(limits), rain[sel], side="right").astype(np.uint8)
     return out
+
+
+def susceptibility_from_geojson(document: Any, like: Grid, *, field: str = "grade") -> Grid:
+    """Zoning polygons from a GeoJSON FeatureCollection (lon/lat) whose ``field`` property is a grade
+    (high/medium/low/none, 高易发/中易发/低易发/不易发, or 0-3), rasterised onto ``like``."""
+    import shapely.geometry
+
+    if not isinstance(document, dict) or document.get("type") != "FeatureCollection":
+        raise GridRejected(
+            "susceptibility: not a GeoJSON FeatureCollection", message_zh="易发性分区须为 GeoJSON 要素集"
+        )
+    geoms, grades = [], []
+    for n, feature in enumerate(document.get("features") or [], start=1):
+        props = (feature or {}).get("properties") or {}
+        raw = props.get(field)
+        grade = GRADE_NAMES.get(str(raw)) if not isinstance(raw, int) else raw
+        if grade not in (NONE, LOW, MEDIUM, HIGH):
+            raise GridRejected(f"susceptibility feature {n}: {field}={raw!r} is not a grade",
+                               message_zh=f"易发性分区第{n}个要素：{field}={raw} 不是易发等级")  # fmt: skip
+        try:
+            geom = shapely.geometry.shape(feature["geometry"])
+        except (KeyError, TypeError, ValueError, AttributeError):
+            raise GridRejected(
+                f"susceptibility feature {n}: bad geometry", message_zh=f"易发性分区第{n}个要素：几何无效"
+            ) from None
+        if geom.geom_type not in ("Polygon", "MultiPolygon") or not geom.is_valid:
+            raise GridRejected(f"susceptibility feature {n}: needs a valid (multi)polygon",
+                               message_zh=f"易发性分区第{n}个要素须为有效面")  # fmt: skip
+        geoms.append(geom)
+        grades.append(int(grade))
+    return susceptibility_from_polygons(geoms, grades, like)

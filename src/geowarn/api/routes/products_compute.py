@@ -2,7 +2,8 @@
 
 The first ``rain`` file is the warning period's rain (the next 24 hours' forecast, or the past 24
 hours observed); the following ones are the antecedent days, newest first. An optional
-``susceptibility`` raster holds grades 0-3 (not / low / medium / high); without it every cell is
+``susceptibility`` raster holds grades 0-3 (not / low / medium / high), or GeoJSON polygons carry
+them in a ``grade`` property (high/medium/low/none or 高易发/中易发/低易发/不易发); without it every cell is
 treated as highly susceptible. The draft lists the areas per level and, per level and township,
 the sites, risk zones, people and households in them; it then goes through the usual sign-off.
 """
@@ -34,7 +35,7 @@ from geowarn.monitoring.models import Device, MonitoringStation, Sensor
 from geowarn.monitoring.queries import rainfall_windows
 from geowarn.regional.grid import Grid
 from geowarn.regional.idw import idw
-from geowarn.regional.model import ThresholdTable
+from geowarn.regional.model import ThresholdTable, susceptibility_from_geojson
 from geowarn.regional.pipeline import run_regional
 from geowarn.regional.readers import read_grid
 from geowarn.regional.store import load_sites, load_zones, version_content
@@ -91,7 +92,9 @@ def compute_product(
     rain: Annotated[
         list[UploadFile] | None, File(description="rain grids: warning period first, then past days")
     ] = None,
-    susceptibility: Annotated[UploadFile | None, File(description="grades 0-3 raster, same grid")] = None,
+    susceptibility: Annotated[
+        UploadFile | None, File(description="grades 0-3 raster on the same grid, or GeoJSON polygons with a 'grade'")
+    ] = None,
     unit_code: Annotated[str | None, Form()] = None,
     title: Annotated[str | None, Form(max_length=200)] = None,
     k: Annotated[float, Form(gt=0, lt=1)] = 0.8,
@@ -122,7 +125,15 @@ def compute_product(
         sus = None
         if susceptibility is not None:
             (workdir / "s").mkdir()
-            sus = read_grid(_save_upload(susceptibility, workdir / "s", settings.max_upload_mb))
+            path = _save_upload(susceptibility, workdir / "s", settings.max_upload_mb)
+            if path.suffix.lower() in (".geojson", ".json"):
+                try:
+                    doc = json.loads(path.read_bytes())
+                except ValueError:
+                    raise InvalidInput("susceptibility: not JSON", message_zh="易发性分区不是有效的 JSON") from None
+                sus = susceptibility_from_geojson(doc, grids[0])
+            else:
+                sus = read_grid(path)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     sites, zones = load_sites(session, unit), load_zones(session, unit)
