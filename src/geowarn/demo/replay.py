@@ -34,7 +34,8 @@ CELL_DEG = 0.01  # about 1 km
 
 @dataclass
 class TyphoonScenario:
-    """What the typhoon changes in the simulator: gauge rain, and the creep of one slope."""
+    """What the typhoon changes in the simulator: gauge rain, and the creep of one slope (whose
+    crack meter never falls silent, so the demo always shows the whole failure sequence)."""
 
     event: TyphoonEvent
     accelerating: set[str] = field(default_factory=set)

@@ -104,7 +104,8 @@ class Simulator:
                 d.next_ms += d.interval_ms
                 if t < d.silent_until_ms:
                     continue
-                if self.rng.random() < self.outage_p:
+                outage = self.rng.random() < self.outage_p
+                if outage and not (self.scenario is not None and d.code in self.scenario.accelerating):
                     d.silent_until_ms = t + int(self.rng.integers(2, 9)) * 3_600_000
                 out.append((f"geowarn/{d.code}/up", orjson.dumps(self._payload(d, t))))
         return out
