@@ -39,6 +39,7 @@ def test_containment_is_by_prefix_not_by_string_accident() -> None:
     assert contains("350922", "350922")
     assert not contains("350922100", "350922101001")
     assert not contains("350922", "350923100")
+    assert not contains("350900", "3509\u06600")  # an Arabic-Indic zero is not a code digit (found by hypothesis)
 
 
 @given(st.from_regex(r"\A35\d{4}(\d{3}(\d{3})?)?\Z"))

@@ -78,8 +78,9 @@ def parent_of(code: str) -> str | None:
 
 
 def contains(ancestor: str, code: str) -> bool:
-    """True when ``code`` is ``ancestor`` or lies under it."""
-    return code.startswith(prefix_of(ancestor))
+    """True when ``code`` is ``ancestor`` or lies under it (codes are ASCII digits: "٠" is no "0",
+    and the SQL prefix range would not agree)."""
+    return code.isascii() and code.isdigit() and code.startswith(prefix_of(ancestor))
 
 
 def prefix_range(code: str) -> tuple[str, str]:
