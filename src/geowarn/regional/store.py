@@ -29,27 +29,33 @@ def load_sites(session: Session, unit_code: str) -> Sites:
     ).all()  # fmt: skip
     cols: list[Any] = list(zip(*rows, strict=True)) if rows else [[] for _ in range(6)]
     return Sites(np.asarray(cols[0], np.int64), np.asarray(cols[1], float), np.asarray(cols[2], float),
-                 np.asarray([c or "" for c in cols[3]], dtype=object), np.asarray(cols[4], np.int64),
-                 np.asarray(cols[5], np.int64))  # fmt: skip
+                 np.asarray([c or "" for c in cols[3]], dtype=object), np.asarray([n or 0 for n in cols[4]], np.int64),
+                 np.asarray([n or 0 for n in cols[5]], np.int64))  # fmt: skip
 
 
 def load_zones(session: Session, unit_code: str) -> Zones:
     rows = session.execute(
-        select(RiskZone.id, RiskZone.geom, RiskZone.people, RiskZone.households)
+        select(RiskZone.id, RiskZone.geom, RiskZone.people, RiskZone.households, RiskZone.unit_code)
         .where(unit_filter(RiskZone.unit_code, unit_code))
         .order_by(RiskZone.id)
     ).all()
     ids = np.asarray([r[0] for r in rows], np.int64)
     people = np.asarray([r[2] or 0 for r in rows], np.int64)
     households = np.asarray([r[3] or 0 for r in rows], np.int64)
-    return Zones(ids, [r[1] for r in rows], people, households)
+    # a zone registered to a township or village (9 or 12 digits) belongs to that township
+    towns = np.asarray([r[4][:9] if r[4] and len(r[4]) >= 9 else "" for r in rows], dtype=object)
+    return Zones(ids, [r[1] for r in rows], people, households, towns)
 
 
 def version_content(
-    result: RegionalResult, sites: Sites, zones: Zones, *, valid_from_ms: int, valid_to_ms: int,
+    result: RegionalResult, sites: Sites | None = None, zones: Zones | None = None, *, valid_from_ms: int,
+    valid_to_ms: int,
     inputs: dict[str, Any], message: str | None = None, simplify_deg: float = 0.0,
 ) -> VersionContent:  # fmt: skip
-    """What a product version says, from a model run (areas reprojected to lon/lat when needed)."""
+    """What a product version says, from a model run (areas reprojected to lon/lat when needed).
+
+    ``sites`` and ``zones`` are those the run was given; their levels and counts are already in
+    ``result.exposure`` (the parameters stay for the callers that pass them)."""
     areas = dict(result.polygons)
     if not result.grid.crs.is_geographic:
         to_ll = Transformer.from_crs(result.grid.crs, "EPSG:4326", always_xy=True)
@@ -57,14 +63,12 @@ def version_content(
                  for lv, g in areas.items()}  # fmt: skip
     if simplify_deg:
         areas = {lv: shapely.simplify(g, simplify_deg, preserve_topology=True) for lv, g in areas.items()}
-    summary = result.summary(sites, zones)
-    site_ids = {}
-    if result.site_levels is not None:
-        for lv in range(1, 5):
-            site_ids[str(lv)] = sites.ids[result.site_levels == lv].tolist()
-    summary["site_ids"] = site_ids
-    if result.zone_levels is not None:
-        summary["zone_ids"] = {str(lv): zones.ids[result.zone_levels == lv].tolist() for lv in range(1, 5)}
+    summary = result.summary()
+    if result.exposure is not None:
+        by_level = result.exposure.by_level
+        summary["site_ids"] = {str(lv): e.site_ids.tolist() for lv, e in by_level.items()}
+        summary["zone_ids"] = {str(lv): e.zone_ids.tolist() for lv, e in by_level.items()}
+    summary["model"] = result.config.to_dict()
     summary["timings_s"] = {k: round(v, 4) for k, v in result.timings_s.items()}
     return VersionContent(valid_from_ms, valid_to_ms, areas=areas, areas_km2=dict(result.areas_km2), summary=summary,
                           inputs=inputs, message=message)  # fmt: skip
