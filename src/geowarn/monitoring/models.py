@@ -124,6 +124,33 @@ class SensorLatest(Base):
     flag: Mapped[int] = mapped_column(SmallInteger)
 
 
+class SensorQcState(Base):
+    """What QC needs from a sensor's stored series, kept on ingest (``monitoring.qc_state``).
+
+    Times are epoch ms of stored readings; NULL where the series has none yet. ``config_key`` is a
+    digest of the QC config the state was built under (NULL: a placeholder row, to be built).
+    """
+
+    __tablename__ = "sensor_qc_state"
+
+    sensor_id: Mapped[int] = mapped_column(ForeignKey("sensor.id", ondelete="CASCADE"), primary_key=True)
+    config_key: Mapped[int | None] = mapped_column(BigInteger)
+    max_t: Mapped[int | None] = mapped_column(BigInteger)  # latest stored time, any flag
+    last_t: Mapped[int | None] = mapped_column(BigInteger)  # last usable time
+    t1: Mapped[int | None] = mapped_column(BigInteger)  # last usable reading with a value ...
+    v1: Mapped[float | None] = mapped_column(Float)
+    q1: Mapped[int | None] = mapped_column(Integer)  # ... and its stored packed and aggregate flags
+    f1: Mapped[int | None] = mapped_column(SmallInteger)
+    t0: Mapped[int | None] = mapped_column(BigInteger)  # the one before it
+    v0: Mapped[float | None] = mapped_column(Float)
+    near_t: Mapped[int | None] = mapped_column(BigInteger)  # start of the flat run (steps below tolerance)
+    near_lo: Mapped[float | None] = mapped_column(Float)
+    near_hi: Mapped[float | None] = mapped_column(Float)
+    exact_t: Mapped[int | None] = mapped_column(BigInteger)  # start of the run of exact repeats
+
+    __table_args__ = ({"sqlite_with_rowid": False},)
+
+
 class ObservationHourly(Base):
     """Hourly roll-up of each sensor's usable readings (flag good, not evaluated or suspect).
 

@@ -1,13 +1,15 @@
 """An in-process cache of devices and sensors for the ingestion hot path.
 
-Looking a device up costs a dictionary access; a miss reloads that one device from the database,
-and unknown devices are remembered for a short while so a flood of bogus ids cannot hammer it.
+Looking a device up costs a dictionary access. The devices of a batch that are not cached are loaded
+together (two queries, however many: a worker's first batch meets thousands of devices at once), and
+unknown devices are remembered for a short while so a flood of bogus ids cannot hammer the database.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,23 +49,40 @@ class DeviceCache:
         self._lock = threading.Lock()
 
     def get(self, code: str) -> DeviceInfo | None:
+        return self.get_many((code,))[code]
+
+    def get_many(self, codes: Iterable[str]) -> dict[str, DeviceInfo | None]:
+        """The devices of ``codes`` (None: not registered); those not cached are loaded in one go."""
+        out: dict[str, DeviceInfo | None] = {}
+        wanted: list[str] = []
         with self._lock:
-            info = self._devices.get(code)
-            if info is not None:
-                return info
-            missed = self._missing.get(code)
-            if missed is not None and time.monotonic() - missed < NEGATIVE_TTL_S:
-                return None
-        info = self._load(code)
+            now = time.monotonic()
+            for code in codes:
+                if code in out:
+                    continue
+                info = self._devices.get(code)
+                missed = self._missing.get(code) if info is None else None
+                if info is not None or (missed is not None and now - missed < NEGATIVE_TTL_S):
+                    out[code] = info
+                else:
+                    out[code] = None
+                    wanted.append(code)
+        if not wanted:
+            return out
+        loaded = self._load_many(wanted)
         with self._lock:
-            if info is None:
-                if len(self._missing) > 100_000:
-                    self._missing.clear()
-                self._missing[code] = time.monotonic()
-            else:
-                self._devices[code] = info
-                self._missing.pop(code, None)
-        return info
+            now = time.monotonic()
+            if len(self._missing) > 100_000:
+                self._missing.clear()
+            for code in wanted:
+                info = loaded.get(code)
+                out[code] = info
+                if info is None:
+                    self._missing[code] = now
+                else:
+                    self._devices[code] = info
+                    self._missing.pop(code, None)
+        return out
 
     def invalidate(self, code: str | None = None) -> None:
         with self._lock:
@@ -74,23 +93,34 @@ class DeviceCache:
                 self._devices.pop(code, None)
                 self._missing.pop(code, None)
 
-    def _load(self, code: str) -> DeviceInfo | None:
+    def _load_many(self, codes: list[str]) -> dict[str, DeviceInfo]:
+        out: dict[str, DeviceInfo] = {}
         with self.db.read() as s:
-            dev = s.scalars(select(Device).where(Device.device_code == code)).one_or_none()
-            if dev is None:
-                return None
-            sensors = s.scalars(select(Sensor).where(Sensor.device_id == dev.id, Sensor.active.is_(True))).all()
-            installed = int(dev.installed_at.timestamp() * 1000) if dev.installed_at else None
-            return DeviceInfo(
-                id=dev.id,
-                code=dev.device_code,
-                apikey_hash=dev.apikey_hash,
-                unit_code=dev.unit_code,
-                device_type=dev.device_type,
-                installed_ms=installed,
-                interval_s=dev.reporting_interval_s,
-                status=dev.status,
-                sensors={
-                    x.channel: SensorInfo(x.id, x.sensor_type, x.channel, dict(x.qc_overrides or {})) for x in sensors
-                },
-            )
+            for i in range(0, len(codes), 500):
+                devices = s.execute(
+                    select(Device.id, Device.device_code, Device.apikey_hash, Device.unit_code, Device.device_type,
+                           Device.installed_at, Device.reporting_interval_s, Device.status)
+                    .where(Device.device_code.in_(codes[i : i + 500]))
+                ).all()  # fmt: skip
+                if not devices:
+                    continue
+                sensors: dict[int, dict[str, SensorInfo]] = {d.id: {} for d in devices}
+                for x in s.execute(
+                    select(Sensor.id, Sensor.device_id, Sensor.sensor_type, Sensor.channel, Sensor.qc_overrides)
+                    .where(Sensor.device_id.in_(list(sensors)), Sensor.active.is_(True))
+                ):  # fmt: skip
+                    overrides = dict(x.qc_overrides or {})
+                    sensors[x.device_id][x.channel] = SensorInfo(x.id, x.sensor_type, x.channel, overrides)
+                for d in devices:
+                    out[d.device_code] = DeviceInfo(
+                        id=d.id,
+                        code=d.device_code,
+                        apikey_hash=d.apikey_hash,
+                        unit_code=d.unit_code,
+                        device_type=d.device_type,
+                        installed_ms=int(d.installed_at.timestamp() * 1000) if d.installed_at else None,
+                        interval_s=d.reporting_interval_s,
+                        status=d.status,
+                        sensors=sensors[d.id],
+                    )
+        return out
