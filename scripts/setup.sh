@@ -76,9 +76,21 @@ mosquitto_up() {
   fi
 }
 
+fonts() {
+  # The cards (PDF) and the UI need a CJK font; fc-list proves it is installed.
+  apt_install fonts-noto-cjk fontconfig
+}
+
+browser() {
+  # UI tests drive Debian's Chromium through Playwright (playwright install cannot download here).
+  apt_install chromium
+}
+
 python_env
 web_assets
+fonts
 if [ "$what" = test ]; then
+  browser
   postgres_up
   mosquitto_up
 fi

@@ -75,7 +75,7 @@ def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="debug l
 
 
 @app.command()
-def migrate(revision: Annotated[str, typer.Option(help="target revision")] = "head") -> None:
+def migrate(revision: Annotated[str, typer.Option(help="target revision")] = "heads") -> None:
     """Create or upgrade the database schema (Alembic) on SQLite or PostgreSQL/PostGIS."""
     from geowarn.db.migrate import current, upgrade
 
@@ -253,6 +253,43 @@ def engine_command() -> None:
     finally:
         engine.stop()
     err.print(f"stopped after {engine.evaluations:,} site evaluations")
+
+
+@app.command(name="dispatch")
+def dispatch_command(
+    once: Annotated[bool, typer.Option("--once", help="send everything due, then exit")] = False,
+    timeout: Annotated[float, typer.Option(help="with --once: give up after this many seconds")] = 600.0,
+    lease: Annotated[float, typer.Option(help="seconds a claimed batch is reserved before recovery")] = 30.0,
+    batch: Annotated[int | None, typer.Option(help="messages claimed at a time (default: settings)")] = None,
+) -> None:
+    """Send the warning outbox (SMS, voice, WeCom, DingTalk, e-mail, webhooks, inbox) with retries,
+    rate limits, receipts and escalation of unconfirmed orange/red warnings (issue 5)."""
+    import signal
+    import threading
+
+    from geowarn.dissemination.dispatcher import Dispatcher
+
+    s = get_settings()
+    _migrate_quietly()
+    db = _db()
+    d = Dispatcher.from_settings(db, s, lease_s=lease)
+    d.batch = batch or d.batch
+    try:
+        if once:
+            st = d.drain(timeout_s=timeout)
+        else:
+            stop = threading.Event()
+            signal.signal(signal.SIGTERM, lambda *_: stop.set())
+            err.print(f"dispatching ({', '.join(sorted(d.channels))})")
+            try:
+                d.run(stop)
+            except KeyboardInterrupt:
+                pass
+            st = d.stats
+    finally:
+        d.close()
+    err.print(f"sent {st.sent:,}, delivered {st.delivered:,}, retried {st.retried:,}, failed {st.failed:,}, "
+              f"recovered {st.recovered_sent:,} sent / {st.recovered_pending:,} to resend")  # fmt: skip
 
 
 @app.command(name="import")
