@@ -32,14 +32,21 @@ def _msg(level: Level, msg_type: str = "Alert", refs: list[Reference] | None = N
     ring = shapely.Point(118.9, 26.6).buffer(0.1, 64)
     holed = shapely.Polygon(ring.exterior, [shapely.Point(118.9, 26.6).buffer(0.02).exterior])
     return CapMessage(
-        identifier=identifier("350922", "41600", T0, 7), sender="geowarn@350922", sent_ms=T0, msg_type=msg_type,
-        level=level, event="地质灾害气象风险预警", headline=f"示范县发布地质灾害气象风险{level.regional_label}预警",
+        identifier=identifier("350922", "41600", T0, 7),
+        sender="geowarn@350922",
+        sent_ms=T0,
+        msg_type=msg_type,
+        level=level,
+        event="地质灾害气象风险预警",
+        headline=f"示范县发布地质灾害气象风险{level.regional_label}预警",
         description="受台风影响，预计未来24小时示范县东部降雨量100毫米以上。",
         instruction="受威胁群众立即转移至避险点。",
-        sender_name="示范县自然资源局、示范县气象局", expires_ms=T0 + 86_400_000,
+        sender_name="示范县自然资源局、示范县气象局",
+        expires_ms=T0 + 86_400_000,
         areas=[CapArea("城西街道、大桥镇", shapely.MultiPolygon([holed]), ["350922002", "350922103"])],
-        references=refs or [], **kw,  # type: ignore[arg-type]
-    )  # fmt: skip
+        references=refs or [],
+        **kw,  # type: ignore[arg-type]
+    )
 
 
 @pytest.mark.parametrize("level", [Level.BLUE, Level.YELLOW, Level.ORANGE, Level.RED])
