@@ -145,9 +145,14 @@ def demo(
         minutes = 36 * 3600 / speed / 60
         console.print(f"typhoon replay: the last 36 hours in {minutes:.1f} minutes (×{speed:g}); watch /api/alerts")
     if serve_after:
+        from geowarn.dissemination.demo import start_demo_dissemination
+
+        messages = start_demo_dissemination(db, s)
+        console.print(f"warning messages go to the local gateway {messages.gateway.url} (read them at /messages)")
         try:
             serve(host=None, port=port)
         finally:
+            messages.stop()
             live.stop()
 
 
@@ -264,6 +269,7 @@ def dispatch_command(
 ) -> None:
     """Send the warning outbox (SMS, voice, WeCom, DingTalk, e-mail, webhooks, inbox) with retries,
     rate limits, receipts and escalation of unconfirmed orange/red warnings (issue 5)."""
+    import contextlib
     import signal
     import threading
 
@@ -281,10 +287,8 @@ def dispatch_command(
             stop = threading.Event()
             signal.signal(signal.SIGTERM, lambda *_: stop.set())
             err.print(f"dispatching ({', '.join(sorted(d.channels))})")
-            try:
+            with contextlib.suppress(KeyboardInterrupt):
                 d.run(stop)
-            except KeyboardInterrupt:
-                pass
             st = d.stats
     finally:
         d.close()
@@ -529,6 +533,59 @@ def readings_import(
     )
     for reason, n in sorted(report.reasons.items()):
         console.print(f"  dead letters ({reason}): {n}")
+
+
+@app.command("zero-reports")
+def zero_reports_command(
+    unit: Annotated[str | None, typer.Option(help="county or province code (default: the installation)")] = None,
+    date: Annotated[str | None, typer.Option(help="YYYY-MM-DD (default: today, China time)")] = None,
+    reminders: Annotated[bool, typer.Option("--reminders", help="list who must be reminded now instead")] = False,
+) -> None:
+    """Daily zero reports (每日零报告): townships still owing today's report, or the reminders to send."""
+    import dataclasses
+    import datetime as dt
+
+    from geowarn.fieldwork import zero_reports
+    from geowarn.fieldwork.domain import CHINA, calendar_from
+
+    settings, db = get_settings(), _db()
+    scope = unit or _root_unit(db)
+    now = dt.datetime.now(dt.UTC)
+    day = dt.date.fromisoformat(date) if date else now.astimezone(CHINA).date()
+    cal = calendar_from(settings)
+    with db.read() as s:
+        if reminders:
+            found = zero_reports.reminders(s, scope, day, cal, settings.response_min_level, now)
+            data: Any = [dataclasses.asdict(r) for r in found]
+        else:
+            data = dataclasses.asdict(zero_reports.status(s, scope, day, cal, settings.response_min_level, now))
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n")
+
+
+@app.command("cards")
+def cards_command(
+    township: Annotated[str, typer.Argument(help="9-digit township code")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="PDF file to write")],
+    kind: Annotated[str, typer.Option(help="households (避险明白卡) or sites (防灾工作明白卡)")] = "households",
+) -> None:
+    """Print the two cards (两卡) of a township to one PDF."""
+    from geowarn.auth.scope import unit_filter
+    from geowarn.fieldwork import card_data, cards
+    from geowarn.inventory.models import HazardSite, Household
+
+    settings, db = get_settings(), _db()
+    font = cards.find_cjk_font(settings.cjk_font, settings.cjk_font_index)
+    with db.read() as s:
+        if kind == "sites":
+            sites = card_data.site_cards(s, unit_filter(HazardSite.unit_code, township), True)
+            pdf = cards.render_site_cards(sites, font)
+        elif kind == "households":
+            content = card_data.household_cards(s, unit_filter(Household.unit_code, township), True)
+            pdf = cards.render_household_cards(content, font)
+        else:
+            raise typer.BadParameter("households or sites", param_hint="--kind")
+    out.write_bytes(pdf)
+    console.print(f"wrote {out} ({len(pdf) / 1024:.0f} KiB)")
 
 
 def main() -> None:

@@ -61,6 +61,10 @@ class Settings(BaseSettings):
     data_dir: Path = Path("var")
     max_upload_mb: int = Field(default=200, ge=1)
     web_vendor_dir: Path | None = None  # front-end libraries (default: node_modules of the checkout)
+    # Web map base layer: any XYZ tile URL ({z}/{x}/{y}, e.g. a 天地图 URL with its key or a local tile
+    # server); unset: offline, the administrative boundaries are the only background.
+    basemap_url: str | None = None
+    basemap_attribution: str = ""
     sql_echo: bool = False
     # Monitoring network: MQTT ingestion (geowarn worker) and HTTP ingestion limits.
     mqtt_url: str | None = None  # e.g. mqtt://127.0.0.1:1883
@@ -75,6 +79,34 @@ class Settings(BaseSettings):
     # PostgreSQL: ingesting processes NOTIFY a separate `geowarn engine` process instead of
     # evaluating rules themselves, so ingestion and evaluation use different cores.
     warning_engine_process: bool = False
+    # Dissemination (issue 5): outbox rows are written with every alert/product decision; `geowarn dispatch` sends.
+    dissemination: bool = True
+    public_url: str = "http://127.0.0.1:8000"  # base of the confirmation links in messages
+    sms_gateway_url: str | None = None  # e.g. http://127.0.0.1:8025 (the built-in local gateway in the demo)
+    sms_gateway_key: SecretStr | None = None
+    voice_gateway_url: str | None = None
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_sender: str = "geowarn@localhost"
+    escalate_after_minutes: int = Field(default=15, ge=1, le=24 * 60)
+    dispatch_batch: int = Field(default=1000, ge=1, le=20_000)
+    dispatch_max_attempts: int = Field(default=8, ge=1, le=50)
+    dispatch_backoff_s: float = Field(default=2.0, gt=0)
+    dispatch_rates: dict[str, float] = Field(default_factory=dict)  # channel -> messages/s (channel defaults)
+    # Community monitoring in the field (geowarn.fieldwork): see docs/fieldwork.md.
+    flood_season_start: str = Field(default="04-01", pattern=r"^\d{2}-\d{2}$")  # MM-DD, China time
+    flood_season_end: str = Field(default="10-15", pattern=r"^\d{2}-\d{2}$")
+    zero_report_deadlines: str = Field(default="17:00", pattern=r"^\d{2}:\d{2}$")  # one report a day
+    zero_report_response_deadlines: str = Field(default="08:00,17:00", pattern=r"^\d{2}:\d{2},\d{2}:\d{2}$")
+    response_min_level: int = Field(default=3, ge=1, le=4)  # alert/product level of an orange response
+    patrol_max_distance_m: float = Field(default=300.0, gt=0)
+    photo_max_mb: float = Field(default=10.0, gt=0)
+    photo_max_pixels: int = Field(default=50_000_000, ge=1)
+    cjk_font: Path | None = None  # a TTF/OTF/TTC with Chinese glyphs; found with fc-match when unset
+    cjk_font_index: int | None = None  # face number inside a .ttc collection
+    write_off_target_ratio: float = Field(default=0.10, ge=0, le=1)
+    hygiene_patrol_days: int = Field(default=30, ge=1)
+    phone_check_days: int = Field(default=365, ge=1)
 
     @classmethod
     def settings_customise_sources(

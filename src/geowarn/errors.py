@@ -86,3 +86,20 @@ class GridRejected(InvalidInput):
     """A rainfall or susceptibility grid that cannot be used (file, band or variable, and why)."""
 
     title = "Grid rejected"
+
+
+class PhotoRejected(InvalidInput):
+    """An uploaded photo that is not a usable image (not an image, too large, too many pixels)."""
+
+    title = "Photo rejected"
+
+
+class PhotoTooLarge(PhotoRejected):
+    status = 413
+    title = "Photo too large"
+
+
+class FontMissing(ConfigError):
+    """No font with Chinese glyphs for printing the cards (两卡): install fonts-noto-cjk or set GEOWARN_CJK_FONT."""
+
+    title = "Font missing"

@@ -28,6 +28,8 @@ from geowarn.io.models import ImportRejection
 from geowarn.warning.models import RuleOverride
 from geowarn.warning.product_models import ProductVersion
 from tests.api.apiworld import PASSWORD, TOWN_A, TOWN_B, World, login
+from tests.dissemination import scoping as dissemination_scoping
+from tests.fieldwork import scoping_walk as fieldwork_scoping
 
 B_MARKERS = ("beta", TOWN_B, "13987654321", "350922199202029876")
 WIDE = {"type": "Polygon", "coordinates": [[[118.0, 25.0], [121.0, 25.0], [121.0, 27.0], [118.0, 27.0], [118.0, 25.0]]]}
@@ -449,7 +451,37 @@ def type_rules_put(c: Ctx) -> None:
     assert unit == TOWN_A
 
 
+def map_sites(c: Ctx) -> None:
+    r = c.get("/api/map/sites")
+    clean(r)
+    assert c.w.a.site in r.json()["id"] and c.w.b.site not in r.json()["id"]
+
+
+def map_boundaries(c: Ctx) -> None:
+    r = c.get("/api/map/boundaries")
+    clean(r)
+    assert [f["properties"]["code"] for f in r.json()["features"]] == [TOWN_A]
+
+
+def map_zones(c: Ctx) -> None:
+    for params in ({}, {"bbox": "118.0,25.0,121.0,27.0"}):
+        r = c.get("/api/map/zones", params=params)
+        clean(r)
+        ids = {f["id"] for f in r.json()["features"]}
+        assert f"rz{c.w.a.zone}" in ids and f"rz{c.w.b.zone}" not in ids
+
+
+def map_stations(c: Ctx) -> None:
+    r = c.get("/api/map/stations")
+    clean(r)
+    assert [s["id"] for s in r.json()["items"]] == [c.w.a.station]
+
+
 ROUTE_TABLE: dict[tuple[str, str], Callable[[Ctx], None]] = {
+    ("GET", "/api/map/sites"): map_sites,
+    ("GET", "/api/map/boundaries"): map_boundaries,
+    ("GET", "/api/map/zones"): map_zones,
+    ("GET", "/api/map/stations"): map_stations,
     ("GET", "/api/health"): health,
     ("POST", "/api/auth/token"): token,
     ("GET", "/api/auth/me"): me,
@@ -601,6 +633,9 @@ ROUTE_TABLE: dict[tuple[str, str], Callable[[Ctx], None]] = {
     ("DELETE", "/api/sites/{site_id}/rules"): lambda c: hidden(c.send("DELETE", f"/api/sites/{c.w.b.site}/rules")),
 }
 
+ROUTE_TABLE.update(dissemination_scoping.ROUTES)
+ROUTE_TABLE.update(fieldwork_scoping.ROUTES)
+
 
 def test_route_table_covers_every_route(client: TestClient) -> None:
     served = set(api_routes(client.app))  # type: ignore[arg-type]
@@ -652,6 +687,7 @@ def _walk(db: Database, client: TestClient, world: World, routes: set[tuple[str,
     # A cross link a careless import could make: A's zone declares B's site.
     with db.write(actor="seed") as s:
         s.add(RiskZoneSite(zone_id=world.a.zone, site_id=world.b.site))
+    dissemination_scoping.seed(db, world)  # warnings, recipients and tasks of both townships
     b_headers = login(client, "beta_administrator")
     with db.read() as s:
         b_token_id = s.scalars(select(ApiToken.id).where(ApiToken.user_id == world.b.admin)).one()

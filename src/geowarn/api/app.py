@@ -23,9 +23,17 @@ from geowarn.api.routes import (
     alerts,
     audit,
     auth,
+    dissemination,
+    dissemination_response,
+    fieldwork_cards,
+    fieldwork_events,
+    fieldwork_patrols,
+    fieldwork_registry,
+    fieldwork_reports,
     health,
     households,
     ingest,
+    map,
     monitoring,
     monitoring_data,
     monitoring_health,
@@ -47,6 +55,7 @@ from geowarn.api.routes import (
 )
 from geowarn.config import Settings, get_settings
 from geowarn.db import Database
+from geowarn.web import mount_web
 
 #: Order matters where paths overlap: ``/sites/near`` must be matched before ``/sites/{site_id}``.
 ROUTERS = (
@@ -74,6 +83,14 @@ ROUTERS = (
     products_compute.router,  # before products.router: /products/compute is not a product id
     products.router,
     rules.router,
+    dissemination.router,
+    dissemination_response.router,
+    fieldwork_patrols.router,
+    fieldwork_reports.router,
+    fieldwork_events.router,
+    fieldwork_cards.router,
+    fieldwork_registry.router,
+    map.router,
 )
 
 
@@ -96,6 +113,7 @@ def create_app(db: Database | None = None, *, settings: Settings | None = None) 
         api.include_router(router)
     app.include_router(api)
     _mount_vendor(app)
+    mount_web(app)
     return app
 
 

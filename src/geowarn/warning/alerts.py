@@ -12,6 +12,7 @@ from typing import Any, Literal
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
+from geowarn.dissemination.hook import on_alert
 from geowarn.errors import Conflict
 from geowarn.monitoring.models import Device, DeviceEvent, MonitoringStation, Sensor, SensorLatest
 from geowarn.warning.levels import Level
@@ -21,6 +22,10 @@ from geowarn.warning.models import Alert, AlertEvent, Silence, open_key
 SITE_RULE = "site_rule"
 DEVICE_OFFLINE = "device_offline"
 NO_DATA = "no_data"
+#: An alert raised by hand from a field report (灾险情速报), see ``geowarn.fieldwork.events``.
+FIELD_REPORT = "field_report"
+#: Alert kinds that people must be told of; device and no-data alarms go to operators' lists only.
+TOLD_KINDS = frozenset({SITE_RULE, FIELD_REPORT})
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +179,8 @@ def apply_level(
             reason=reason,
         )
     )
+    if kind in TOLD_KINDS:  # the messages of this decision, in its transaction (issue 5)
+        on_alert(session, current, action.value, decision.previous, now_ms)
     return Outcome(decision, current)
 
 

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from geowarn.auth.models import User
 from geowarn.auth.roles import Permission, has_permission
+from geowarn.dissemination.hook import on_product_issued
 from geowarn.errors import InvalidInput, InvalidTransition, PermissionDenied
 from geowarn.warning.levels import Level
 from geowarn.warning.product_models import ProductArea, ProductSignoff, ProductVersion, RegionalProduct
@@ -215,3 +216,4 @@ def issue(session: Session, version: ProductVersion, user: User, now_ms: int) ->
         product.status = "issued"
         product.issued_ms = product.issued_ms or now_ms
     session.flush()
+    on_product_issued(session, version, now_ms)  # its messages, in this transaction (issue 5)
