@@ -11,7 +11,9 @@
 * API p99 of the map's calls at 200 requests/s: an open-loop load generator (httpx, asyncio) sends
   the map's requests round-robin at a constant arrival rate for ``--seconds``; latency counts from the
   scheduled send time, so a slow server is not hidden by a waiting client (no coordinated omission).
-* ``--screenshots``: the main screens of the demo after its typhoon replay, into docs/screenshots/.
+* ``--screenshots``: the main screens of the demo after its typhoon replay, into docs/screenshots/. As in
+  ``geowarn demo``, the replay's warnings are sent through the built-in local gateway before the shots, and
+  one abnormal patrol is reported through the API (the demo world has no field reports of its own).
 
 Run: ``.venv/bin/python -m bench.bench_ui [--backend sqlite|postgresql] [--sites 300000] [--repeat 5]
 [--seconds 30] [--rate 200] [--screenshots]``
@@ -22,12 +24,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import json
 import os
 import socket
 import statistics
 import subprocess
 import sys
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -278,6 +282,40 @@ def load_rows(backend: str, base: str, tok: str, rate: float, seconds: float) ->
 # --- screenshots -----------------------------------------------------------------------------------
 
 
+def send_warnings(db: Database, seconds: float = 20.0) -> None:
+    """The demo's local gateway and dispatcher (as ``geowarn demo``) until the outbox is drained."""
+    from geowarn.config import Settings
+    from geowarn.dissemination.demo import start_demo_dissemination
+    from geowarn.dissemination.models import OutboxMessage
+
+    messages = start_demo_dissemination(db, Settings())
+    try:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            with db.read() as s:
+                if not s.scalar(
+                    select(OutboxMessage.id).where(OutboxMessage.status.in_(("pending", "sending"))).limit(1)
+                ):
+                    break
+            time.sleep(0.5)
+        time.sleep(2)  # receipts
+    finally:
+        messages.stop()
+
+
+def field_report(base: str, tok: str, site_id: int | None) -> None:
+    """One abnormal patrol at a site, as a monitor's phone sends it (it opens a danger report)."""
+    if site_id is None:
+        return
+    auth = {"Authorization": f"Bearer {tok}"}
+    site = httpx.get(f"{base}/api/sites/{site_id}", headers=auth, timeout=60).json()
+    signs = httpx.get(f"{base}/api/fieldwork/checklists/{site['hazard_type']}", headers=auth, timeout=60).json()
+    patrol = {"client_uuid": str(uuid.uuid4()), "site_id": site_id, "kind": "in_season", "remarks": "后缘新增拉张裂缝",
+              "patrolled_at": dt.datetime.now(dt.UTC).isoformat(), "checklist": {signs[0]["key"]: True}}  # fmt: skip
+    r = httpx.post(f"{base}/api/fieldwork/patrols", data={"data": json.dumps(patrol)}, headers=auth, timeout=60)
+    r.raise_for_status()
+
+
 def screenshots(browser: Any, base: str, summary: DemoSummary, db: Database) -> list[str]:
     from geowarn.warning.models import Alert
 
@@ -285,9 +323,11 @@ def screenshots(browser: Any, base: str, summary: DemoSummary, db: Database) -> 
         slope = s.scalar(select(Alert.site_id).where(Alert.rule_id == "tangent_angle").limit(1))
     SHOTS.mkdir(parents=True, exist_ok=True)
     tok = token(base, summary)
-    shots = [("map", "#/map", 1400, 900), ("dashboard", "#/dashboard", 1400, 1000),
+    field_report(base, tok, slope)
+    shots = [("map", "#/map", 1400, 900), ("dashboard", "#/dashboard", 1400, 1300),
              ("site", f"#/site/{slope}", 1400, 2000), ("alerts", "#/alerts", 1400, 900),
-             ("products", "#/products", 1400, 1000)]  # fmt: skip
+             ("products", "#/products", 1400, 1000), ("dissemination", "#/dissemination", 1400, 1600),
+             ("fieldwork", "#/fieldwork", 1400, 1500)]  # fmt: skip
     written = []
     for name, route, w, h in shots:
         page = new_page(browser, base, tok, width=w, height=h)
@@ -321,6 +361,8 @@ def run(args: argparse.Namespace, backend: str, browser: Any) -> dict[str, Any]:
             live.engine.wait_idle(300)
         finally:
             live.stop()
+        if args.screenshots:
+            send_warnings(db)
         server, base = serve(db.url)
         try:
             tok = token(base, summary)

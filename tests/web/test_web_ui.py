@@ -11,6 +11,7 @@ rejected import lists its rows' problems in the page.
 from __future__ import annotations
 
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,8 @@ from sqlalchemy import func, select
 from geowarn.config import Settings
 from geowarn.db import Database
 from geowarn.demo import DemoSummary, build_demo_county
+from geowarn.dissemination.models import IssueRecipient, ResponseTask, TransferRecord, WarningIssue
+from geowarn.fieldwork.models import HazardEvent, Patrol
 from geowarn.inventory.models import HazardSite
 from geowarn.monitoring.models import Device, MonitoringStation
 from geowarn.monitoring.simulator import SimDevice, register_demo_network
@@ -234,3 +237,83 @@ def test_season_in_the_browser(db: Database, demo_server: Any, browser: Any, tmp
     rows = officer.locator("#problem-table tr")
     assert rows.count() == 3  # heading + one problem per row
     assert "hazard_type" in rows.nth(1).inner_text() and "lon" in rows.nth(2).inner_text()
+
+    # 7. 预警发布: the orange warning reached people; its recipients and transfer order are in the page.
+    with db.read() as s:
+        issue = s.scalars(select(WarningIssue).where(WarningIssue.alert_id == alert.id)).first()
+        assert issue is not None, "the orange warning was not disseminated"
+        issues_total = s.scalar(select(func.count()).select_from(WarningIssue)) or 0
+        recipients = s.scalar(select(func.count()).where(IssueRecipient.issue_id == issue.id)) or 0
+        orders = list(s.scalars(select(ResponseTask).where(ResponseTask.subject == issue.subject,
+                                                           ResponseTask.kind == "transfer")))  # fmt: skip
+    assert recipients > 0
+    officer.goto(server.url + f"/#/dissemination/{issue.id}")
+    officer.wait_for_selector(f'#issue-card[data-issue="{issue.id}"] #c-funnel canvas', timeout=30_000)
+    assert officer.locator("#issue-table tr[data-issue]").count() == issues_total
+    selected = f'#issue-table tr.selected[data-issue="{issue.id}"][data-level="{ORANGE}"] .level-orange'
+    assert officer.locator(selected).count() == 1
+    assert f"{recipients:,}" in officer.inner_text("#d-recipients")
+    assert officer.locator("#recipient-table tr[data-recipient]").count() == recipients
+    assert officer.locator("#timeline-table tr[data-town]").count() >= 1
+    assert orders and orders[0].plan.get("households")  # orange: the township must move its households
+    # Record one household moved, in the page.
+    officer.click(f'.task[data-task="{orders[0].id}"] .add-transfer')
+    officer.fill(".dialog input[name=people]", "3")
+    officer.click(".dialog button.ok")
+    officer.wait_for_selector(f'.task[data-task="{orders[0].id}"] td >> text=admin')
+    with db.read() as s:
+        moved = s.scalar(select(func.sum(TransferRecord.people)).where(TransferRecord.task_id == orders[0].id))
+    assert moved == 3 and officer.inner_text("#d-transferred b").startswith("3 ")
+    # A confirmation taken by phone (回访) for the first recipient not yet confirmed.
+    first = officer.locator('#recipient-table tr[data-confirmed="0"]').first
+    rid = int(first.get_attribute("data-recipient") or 0)
+    first.locator("button.confirm").click()
+    officer.wait_for_selector(f'#recipient-table tr[data-recipient="{rid}"][data-confirmed="1"]')
+    with db.read() as s:
+        assert s.scalar(select(IssueRecipient.ack_via).where(IssueRecipient.id == rid)) == "api"
+    officer.screenshot(path=str(tmp_path / "dissemination.png"))
+    viewer.goto(server.url + f"/#/dissemination/{issue.id}")  # the viewer sees the phones masked
+    viewer.wait_for_selector("#recipient-table tr[data-recipient]")
+    phones = viewer.locator("#recipient-table tr[data-recipient] td:nth-child(2)").all_inner_texts()
+    assert any("*" in p for p in phones) and not any(p.isdigit() and len(p) == 11 for p in phones)
+    assert viewer.locator("#recipient-table .confirm").count() == 0  # a viewer may not confirm for anyone
+    officer.goto(server.url + "/#/dashboard")
+    officer.wait_for_selector(f'#dissemination-summary tr[data-issue="{issue.id}"]')
+
+    # 8. 巡查排查: an abnormal patrol (through the API, as a phone sends it) and its danger report.
+    tok = httpx.post(server.url + "/api/auth/token", data={"username": "admin", "password": password(summary, "admin")})
+    auth = {"Authorization": f"Bearer {tok.json()['access_token']}"}
+    with db.read() as s:
+        site = s.get(HazardSite, site_id)
+        assert site is not None
+        hazard_type, site_unit = site.hazard_type, site.unit_code
+    signs = httpx.get(server.url + f"/api/fieldwork/checklists/{hazard_type}", headers=auth).json()
+    patrol = {"client_uuid": str(uuid.uuid4()), "site_id": site_id, "kind": "in_season", "result": "normal",
+              "patrolled_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "checklist": {signs[0]["key"]: True},
+              "remarks": "后缘新增裂缝"}  # fmt: skip
+    r = httpx.post(server.url + "/api/fieldwork/patrols", data={"data": orjson.dumps(patrol).decode()}, headers=auth)
+    assert r.status_code == 201, r.text
+    patrol_id = r.json()["id"]
+    with db.read() as s:
+        assert s.scalar(select(Patrol.result).where(Patrol.id == patrol_id)) == "abnormal"  # any sign seen
+        event_id = s.scalar(select(HazardEvent.id).where(HazardEvent.patrol_id == patrol_id))
+    assert event_id is not None
+    officer.goto(server.url + "/#/fieldwork")
+    officer.wait_for_selector(f'#patrol-table tr.abnormal[data-patrol="{patrol_id}"]')
+    assert signs[0]["zh"] in officer.inner_text(f'#patrol-table tr[data-patrol="{patrol_id}"]')
+    officer.wait_for_selector(f'#event-table tr[data-event="{event_id}"][data-kind="danger"]')
+    assert officer.locator("#zero-table tr[data-town]").count() == summary.townships
+    assert officer.locator("#hygiene-table tr").count() >= 2
+    officer.fill("#f-date", "2026-07-01")  # a flood-season day nobody reported: every township owes its report
+    officer.dispatch_event("#f-date", "change")
+    officer.wait_for_function(
+        f"() => document.querySelectorAll('#zero-table tr.missing').length === {summary.townships}"
+    )
+    town_row = f'#zero-table tr[data-town="{site_unit[:9]}"]'
+    with officer.expect_download(timeout=60_000) as dl:
+        officer.click(f'{town_row} .card-pdf[data-kind="sites"]')
+    pdf = Path(dl.value.path()).read_bytes()
+    assert pdf.startswith(b"%PDF")
+    officer.screenshot(path=str(tmp_path / "fieldwork.png"))
+    officer.goto(server.url + f"/#/site/{site_id}")  # the patrol is in the site's history too
+    officer.wait_for_selector('#site-patrols tr[data-result="abnormal"]')

@@ -57,3 +57,25 @@ export async function api(path, { method = "GET", json, form, params } = {}) {
   if (!r.ok) throw new ApiError(r.status, data);
   return data;
 }
+
+// A file from the API (PDF, CSV, XLSX) saved through the browser: the bearer token cannot ride on a plain link.
+export async function download(path, filename) {
+  const headers = {};
+  const t = token();
+  if (t) headers.Authorization = `Bearer ${t}`;
+  const r = await fetch(path, { headers });
+  if (!r.ok) {
+    const ct = r.headers.get("content-type") || "";
+    throw new ApiError(r.status, ct.includes("json") ? await r.json() : null);
+  }
+  const cd = r.headers.get("content-disposition") || "";
+  const m = /filename="?([^";]+)"?/.exec(cd);
+  const url = URL.createObjectURL(await r.blob());
+  const a = document.createElement("a");
+  a.href = url;
+  a.download = filename || (m ? m[1] : "download");
+  document.body.appendChild(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+}

@@ -1,5 +1,6 @@
 // 综合看板: sites by township / type / status, threatened people, device online rate, active warnings.
 import { api } from "./api.js";
+import { KIND_ZH, warningSummary } from "./dissemination.js";
 import { COLOUR_HEX, HAZARD_ZH, LEVEL_ZH, STATUS_ZH, chart, esc, fmtTime, levelBadge, loadCharts, num, todayChina } from "./util.js";
 
 export async function render(view) {
@@ -11,7 +12,8 @@ export async function render(view) {
       <div class="card"><h3>今日设备在线率（按乡镇）</h3><div class="chart" id="c-online"></div></div>
       <div class="card"><h3>当前预警（按级别）</h3><div class="chart" id="c-alerts"></div></div>
       <div class="card"><h3>区域气象风险预警</h3><div id="products"></div></div>
-    </div></div>`;
+    </div>
+    <div class="card" style="margin-top:12px"><h3>预警发布与响应（最近发布）</h3><div id="dissemination"></div></div></div>`;
   const [stats, online, alerts, products] = await Promise.all([
     loadCharts().then(() => api("/api/stats")),
     api("/api/monitoring/online-rate", { params: { date: todayChina(), by: "township" } }).catch(() => null),
@@ -62,6 +64,23 @@ export async function render(view) {
   view.querySelector("#products").innerHTML = `<table><tr><th>预警</th><th>级别</th><th>状态</th><th>发布时间</th></tr>
     ${products.items.map((p) => `<tr><td><a href="#/products/${p.id}">${esc(p.title)}</a></td><td>${levelBadge(p.level, p.level_zh)}</td>
     <td>${esc(p.status_zh)}</td><td>${esc(fmtTime(p.issued))}</td></tr>`).join("") || "<tr><td colspan=4>无</td></tr>"}</table>
-    <p class="muted">发送/送达/确认/转移统计：待预警发布模块接入</p>`;
+`;
+  const dis = view.querySelector("#dissemination");
+  disseminationSummary(dis).catch((e) => { dis.innerHTML = `<p class="error">${esc(e.message)}</p>`; });
   return null;
+}
+
+// Sent / delivered / confirmed / transferred of the latest disseminated warnings (a few small requests each).
+async function disseminationSummary(el) {
+  const [issues, tasks] = await Promise.all([
+    api("/api/dissemination/warnings", { params: { limit: 6 } }).catch(() => ({ items: [] })),
+    api("/api/response/tasks", { params: { kind: "transfer", limit: 1000 } }).catch(() => ({ items: [] })),
+  ]);
+  const rows = await Promise.all(issues.items.map(async (i) => ({ i, c: (await warningSummary(i, tasks.items)).counts })));
+  el.innerHTML = `<table id="dissemination-summary"><tr><th>预警</th><th>级别</th><th>发布时间</th><th>接收人</th><th>已发送</th><th>已送达</th>
+    <th>已确认</th><th>已转移/应转移</th></tr>${rows.map(({ i, c }) => `<tr data-issue="${i.id}">
+    <td><a href="#/dissemination/${i.id}">${esc(i.title)}</a> <span class="muted">${esc(KIND_ZH[i.kind] || i.kind)}</span></td>
+    <td>${levelBadge(i.level)}</td><td>${esc(fmtTime(i.issued))}</td><td>${num(c.recipients)}</td><td>${num(c.sent)}</td>
+    <td>${num(c.delivered)}</td><td>${num(c.confirmed)}</td><td>${num(c.transferred)}/${num(c.ordered)}</td></tr>`).join("")
+    || "<tr><td colspan=8>暂无预警发布记录</td></tr>"}</table>`;
 }

@@ -2,8 +2,8 @@
 import { api, login, logout, token } from "./api.js";
 import { ROLE_ZH, esc, errorText } from "./util.js";
 
-// Pages are loaded on first use. Entries marked `later` are places kept for the dissemination
-// (issue 5) and fieldwork (issue 7) pages: add a module and drop the flag.
+// Pages are loaded on first use. An entry with `perm` is shown only to roles holding that permission;
+// an entry marked `later` is a place kept for a page not built yet (a note instead of a module).
 const NAV = [
   { path: "map", label: "一张图", module: "./map.js" },
   { path: "dashboard", label: "综合看板", module: "./dashboard.js" },
@@ -11,8 +11,8 @@ const NAV = [
   { path: "alerts", label: "预警处置", module: "./alerts.js" },
   { path: "products", label: "区域预警", module: "./products.js" },
   { path: "import", label: "数据导入", module: "./importer.js", perm: "write" },
-  { path: "dissemination", label: "预警发布", later: "预警信息发布（短信、广播、回执）页面待接入" },
-  { path: "fieldwork", label: "巡查排查", later: "巡查、排查与速报页面待接入" },
+  { path: "dissemination", label: "预警发布", module: "./dissemination.js", perm: "read" },
+  { path: "fieldwork", label: "巡查排查", module: "./fieldwork.js", perm: "read" },
   { path: "phone", label: "监测员", module: "./phone.js" },
 ];
 const HIDDEN_ROUTES = { site: "./site.js" };
@@ -50,6 +50,10 @@ async function route() {
   const entry = NAV.find((n) => n.path === name);
   const module = entry ? entry.module : HIDDEN_ROUTES[name];
   renderNav(entry ? name : name === "site" ? "sites" : "");
+  if (entry && entry.perm && !ctx.can(entry.perm)) {
+    location.hash = `#/${defaultPath}`;
+    return;
+  }
   // Each render gets its own element: a render overtaken by a newer one writes into a detached node.
   const mine = ++generation;
   const view = document.createElement("div");

@@ -1,7 +1,7 @@
 // 隐患点详情: facts, danger zone, households (masked by the API per role), persons, sensors with
 // time series (thresholds, QC flags), inverse velocity and tangent angle, alerts and status history.
-import { api } from "./api.js";
-import { COLOUR_HEX, HAZARD_ZH, MODE_ZH, SCALE_ZH, SENSOR_ZH, STABILITY_ZH, STATUS_ZH, chart, dialog, esc, fmtTime, levelBadge, loadCharts, num, toast } from "./util.js";
+import { api, download } from "./api.js";
+import { COLOUR_HEX, HAZARD_ZH, MODE_ZH, SCALE_ZH, SENSOR_ZH, STABILITY_ZH, STATUS_ZH, chart, dialog, esc, fmtTime, fmtChina, levelBadge, loadCharts, num, toast } from "./util.js";
 
 const QC_FLAG_ZH = { 1: "通过", 2: "未检", 3: "可疑", 4: "失败", 9: "缺测" };
 const DAY = 86_400_000;
@@ -115,13 +115,14 @@ export async function render(view, ctx, [idText]) {
     page.innerHTML = `<h2>隐患点</h2><div class="card error">${esc(e.message)}</div>`;
     return null;
   }
-  const [, households, stations, alerts, history, rules] = await Promise.all([
+  const [, households, stations, alerts, history, rules, patrols] = await Promise.all([
     loadCharts(),
     api("/api/households", { params: { site_id: id, limit: 200 } }).catch(() => ({ items: [], total: 0 })),
     api("/api/monitoring/stations", { params: { site_id: id } }).catch(() => ({ items: [] })),
     api("/api/alerts", { params: { site_id: id, limit: 100 } }).catch(() => ({ items: [] })),
     api(`/api/sites/${id}/history`).catch(() => ({ status_changes: [] })),
     api(`/api/sites/${id}/rules`).catch(() => ({ effective: [] })),
+    api("/api/fieldwork/patrols", { params: { site_id: id, limit: 20 } }).catch(() => ({ items: [], total: 0 })),
   ]);
   page.innerHTML = `<h2>${esc(s.name)} <span class="muted">${esc(s.code)}</span>
     ${ctx.can("write") ? `<button class="secondary" id="site-edit">编辑</button>` : ""}</h2>
@@ -150,8 +151,14 @@ export async function render(view, ctx, [idText]) {
       ${alerts.items.map((a) => `<tr><td>${levelBadge(a.max_level, a.level_zh)}</td><td>${esc(a.rule_name || a.kind_zh)}</td><td>${esc(fmtTime(a.opened))}</td><td>${a.status === "open" ? "进行中" : "已结束"}${a.acknowledged ? "，已确认" : ""}</td></tr>`).join("") || "<tr><td colspan=4>无</td></tr>"}</table>
       <h3 style="margin-top:12px">状态变更</h3><table><tr><th>日期</th><th>变更</th><th>原因</th></tr>
       ${(history.status_changes || []).map((c) => `<tr><td>${esc(c.effective_on)}</td><td>${esc(STATUS_ZH[c.from_status] || "—")} → ${esc(STATUS_ZH[c.to_status] || c.to_status)}</td><td>${esc(c.reason)}</td></tr>`).join("")}</table>
-      <p class="muted">巡查记录：待巡查模块接入</p></div>
+      <h3 style="margin-top:12px">巡查记录（${num(patrols.total)} 次）<button class="secondary" id="site-card-pdf">明白卡 PDF</button></h3>
+      <table id="site-patrols"><tr><th>时间</th><th>结果</th><th>巡查人</th><th>说明</th></tr>
+      ${patrols.items.map((p) => `<tr data-result="${esc(p.result)}"><td>${esc(fmtChina(p.patrolled_at))}</td>
+        <td>${p.result === "abnormal" ? "<b class='error'>异常</b>" : "正常"}</td><td>${esc(p.reporter)}</td><td>${esc(p.remarks || "")}</td></tr>`).join("")
+        || "<tr><td colspan=4>无</td></tr>"}</table></div>
   </div>`;
+  page.querySelector("#site-card-pdf").addEventListener("click", () =>
+    download(`/api/fieldwork/cards/sites/${id}`, `${s.code}-防灾工作明白卡.pdf`).catch((e) => toast(e.message, true)));
   page.querySelector("#site-edit")?.addEventListener("click", async () => {
     const opt = (map, value) => Object.entries(map).map(([k, v]) => `<option value="${k}" ${k === value ? "selected" : ""}>${v}</option>`).join("");
     const v = await dialog("编辑隐患点", `<label>名称<input name="name" value="${esc(s.name)}" required></label>

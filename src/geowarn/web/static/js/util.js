@@ -104,3 +104,30 @@ export const SUMMARY_ZH = {
   area_km2: "面积(km²)", sites: "隐患点", site_people: "威胁人数", site_households: "威胁户数", zones: "风险区",
   zone_people: "风险区人数", zone_households: "风险区户数",
 };
+
+// Township codes (9 digits) → names, from the caller's unit tree (GET /api/units).
+export function townshipNames(tree) {
+  const out = {};
+  const walk = (nodes) => nodes.forEach((n) => {
+    if (n.code.length === 9) out[n.code] = n.name;
+    walk(n.children || []);
+  });
+  walk(tree || []);
+  return out;
+}
+
+// Every unit code in the caller's tree → name (the county's own rows in per-township tables).
+export function unitNames(tree) {
+  const out = {};
+  const walk = (nodes) => nodes.forEach((n) => { out[n.code] = n.name; walk(n.children || []); });
+  walk(tree || []);
+  return out;
+}
+
+// Any ISO 8601 time (UTC "Z" or with an offset) as China time, to the second.
+export function fmtChina(iso) {
+  if (!iso) return "—";
+  const t = Date.parse(iso);
+  if (Number.isNaN(t)) return String(iso);
+  return new Date(t + 8 * 3600_000).toISOString().slice(0, 19).replace("T", " ");
+}
