@@ -6,9 +6,9 @@ emergency response (orange or red) twice a day. A township's day is *elevated* w
 * an issued regional product of that level, valid on the day, covers a unit containing the township, or
 * a response period (``response_period``) of that level is declared for a unit containing it.
 
-The status query anti-joins the township rows to the report of each township's last required slot
-(reports fill slots in order) and returns only the townships that owe reports; counts come from
-index ranges.
+The status query is one statement: it reads the townships in scope once (with their response flag),
+anti-joins them to the report of each township's last required slot (reports fill slots in order)
+and returns a summary row and only the townships that owe reports, as plain tuples.
 """
 
 from __future__ import annotations
@@ -18,7 +18,20 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, case, func, literal_column, null, or_, select, text, union_all
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Select,
+    and_,
+    case,
+    func,
+    literal_column,
+    null,
+    or_,
+    select,
+    text,
+    union_all,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
@@ -221,9 +234,8 @@ def status(
         .cte("towns")
     )
     # Row kind 0: the summary (count, elevated); kind 1: a township owing reports (reports sent, flag).
-    kind = literal_column("0").label("kind")
     summary = select(
-        kind,
+        literal_column("0", Integer).label("kind"),
         null().label("code"),
         null().label("name"),
         func.count().label("n"),
@@ -240,7 +252,7 @@ def status(
             .scalar_subquery()
         )
         owing = (
-            select(literal_column("1"), towns.c.code, towns.c.name, sent, towns.c.up)
+            select(literal_column("1", Integer), towns.c.code, towns.c.name, sent, towns.c.up)
             .select_from(towns)
             .outerjoin(due, and_(due.report_date == day, due.unit_code == towns.c.code, due.slot == required))
             .where(due.id.is_(None))
@@ -254,17 +266,19 @@ def status(
         return out
     out.complete = out.townships - (len(rows) - 1)
     shortfall = 0
+    # A township's state depends only on (flag, reports sent): worked out once per pair, not per township.
+    owes: dict[tuple[int, int], tuple[int, int, dt.datetime | None]] = {}
     for _, code, name, got, flag in rows[1:]:
-        deadlines = response if flag else normal
-        shortfall += len(deadlines) - min(got, len(deadlines))
-        if limit is not None and len(out.missing) >= limit:
-            continue
-        owed = deadlines[got:]
-        overdue = sum(1 for d in owed if d < now)
-        pending = [d for d in owed if d >= now]
-        out.missing.append(
-            TownshipState(code, name, len(deadlines), got, overdue, bool(flag), pending[0] if pending else None)
-        )
+        key = (flag, got)
+        if (known := owes.get(key)) is None:
+            deadlines = response if flag else normal
+            owed = deadlines[got:]
+            pending = [d for d in owed if d >= now]
+            known = owes[key] = (len(deadlines), sum(1 for d in owed if d < now), pending[0] if pending else None)
+        n, overdue, next_deadline = known
+        shortfall += n - min(got, n)
+        if limit is None or len(out.missing) < limit:
+            out.missing.append(TownshipState(code, name, n, got, overdue, bool(flag), next_deadline))
     out.reported = out.required - shortfall
     return out
 
