@@ -166,7 +166,7 @@ def bench_resolve(backend: str, n_sites: int, n_households: int) -> dict[str, An
             "residents": 4 * n_households,
             "build_s": built,
             "resolve_s": min(times),
-            "recipients": len(res.recipients),
+            "recipients": res.total,
             "merge_only_s": merge_s,
             "merged": len(merged),
         }

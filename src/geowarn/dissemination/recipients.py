@@ -183,8 +183,15 @@ class Residents:
         return [self.recipient(i) for i in range(len(self))]
 
 
-def _normalised(phones: npt.NDArray[Any]) -> list[str | None]:
-    return [p if p and len(p) == 11 and p.isdigit() else normalise_phone(p) for p in phones.tolist()]
+def _normalised(phones: npt.NDArray[Any]) -> npt.NDArray[np.str_]:
+    """:func:`normalise_phone` of every phone, vectorised ('' for none): most are already 11 digits."""
+    out: npt.NDArray[np.str_] = np.where(np.equal(phones, np.array(None, dtype=object)), "", phones).astype(str)
+    if not len(out):
+        return out
+    fix = np.flatnonzero(~((np.char.str_len(out) == 11) & np.char.isdigit(out)) & (out != ""))
+    if len(fix):  # never longer than the original: digits only
+        out[fix] = [normalise_phone(v) or "" for v in out[fix].tolist()]
+    return out
 
 
 def merge_residents(persons: list[Recipient], cands: Residents) -> tuple[list[Recipient], Residents]:
@@ -195,11 +202,10 @@ def merge_residents(persons: list[Recipient], cands: Residents) -> tuple[list[Re
     result equals ``merge([*person candidates, *resident candidates])`` with the resident rows kept as
     columns (checked against :func:`merge` in tests/dissemination/test_fast_path.py).
     """
-    n = len(cands)
     phones = _normalised(cands.phone)
-    has = np.fromiter((p is not None for p in phones), dtype=bool, count=n)
+    has = phones != ""
     pos_ph = np.flatnonzero(has)
-    ph = np.array([phones[i] for i in pos_ph.tolist()], dtype=str) if len(pos_ph) else np.array([], dtype=str)
+    ph = phones[pos_ph]
     uniq, first, inv, cnt = np.unique(ph, return_index=True, return_inverse=True, return_counts=True)
     inv = inv.reshape(-1)
     order = np.argsort(inv, kind="stable")  # members of each phone, in candidate order
@@ -224,19 +230,24 @@ def merge_residents(persons: list[Recipient], cands: Residents) -> tuple[list[Re
     reps = np.sort(np.concatenate([pos_ph[first[keep]], np.flatnonzero(~has)]))
     merged: dict[int, tuple[list[str], list[str]]] = {}
     multi = np.flatnonzero(keep & (cnt > 1))
-    if len(multi):
-        rows = np.searchsorted(reps, pos_ph[first[multi]])
-        for g, row in zip(multi.tolist(), rows.tolist(), strict=True):
+    if len(multi):  # plain lists from here: numpy scalars cost ~100 ns each, and these can be many
+        rows = np.searchsorted(reps, pos_ph[first[multi]]).tolist()
+        in_multi = np.repeat(keep & (cnt > 1), cnt)  # over ``order``, which is grouped by phone
+        members = pos_ph[order[in_multi]]
+        bounds = np.cumsum(cnt[multi]).tolist()
+        m_reason = cands.reason[members].tolist()
+        m_kind, m_id = cands.kind[members].tolist(), cands.record_id[members].tolist()
+        start = 0
+        for row, end in zip(rows, bounds, strict=True):
             reasons: list[str] = []
-            keys: list[str] = []
-            for c in pos_ph[order[starts[g] : starts[g] + cnt[g]]].tolist():
-                reason = texts[int(cands.reason[c])]
+            for j in range(start, end):
+                reason = texts[m_reason[j]]
                 if reason not in reasons:
                     reasons.append(reason)
-                keys.append(cands.key(c))
-            merged[row] = (reasons, keys)
-    phone_col = np.empty(n, dtype=object)
-    phone_col[:] = phones
+            merged[row] = (reasons, [f"{RESIDENT_KINDS[m_kind[j]]}:{m_id[j]}" for j in range(start, end)])
+            start = end
+    phone_col = phones.astype(object)
+    phone_col[~has] = None
     out = Residents(
         cands.kind[reps],
         cands.record_id[reps],

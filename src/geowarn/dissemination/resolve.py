@@ -7,7 +7,9 @@ Which audience is told at which level is in :mod:`recipients` (module docstring)
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +27,19 @@ CHUNK = 5000
 #: Sites that still threaten people (treated, relocated and written-off sites do not).
 LIVE_STATUSES = ("registered", "under_treatment")
 ALERT_DEPARTMENTS = ("natural_resources", "emergency_management", "weather")
+
+
+@contextmanager
+def no_gc() -> Iterator[None]:
+    """The cyclic garbage collector paused: reading a million rows creates millions of tuples, and each
+    full collection walks all of them (several seconds per resolution); nothing here makes cycles."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
 
 
 def _chunks(ids: Sequence[int]) -> Iterator[Sequence[int]]:
@@ -66,11 +81,15 @@ class Resolution:
         return self.recipients + (self.residents.recipients() if self.residents is not None else [])
 
 
-def _persons(session: Session, ids: Iterable[int]) -> dict[int, Person]:
+PERSON_COLUMNS = (Person.id, Person.name, Person.phone, Person.unit_code, Person.roles)
+
+
+def _persons(session: Session, ids: Iterable[int]) -> dict[int, Any]:
+    """Active persons by id (rows of :data:`PERSON_COLUMNS`: thousands are read for a province)."""
     wanted = sorted({i for i in ids if i is not None})
-    out: dict[int, Person] = {}
+    out: dict[int, Any] = {}
     for chunk in _chunks(wanted):
-        for p in session.scalars(select(Person).where(Person.id.in_(chunk), Person.active.is_(True))):
+        for p in session.execute(select(*PERSON_COLUMNS).where(Person.id.in_(chunk), Person.active.is_(True))):
             out[p.id] = p
     return out
 
@@ -81,7 +100,7 @@ def _officials(session: Session, units: Iterable[str], reason: str) -> list[Cand
     if not units:
         return []
     out = []
-    for p in session.scalars(select(Person).where(Person.unit_code.in_(units), Person.active.is_(True))):
+    for p in session.execute(select(*PERSON_COLUMNS).where(Person.unit_code.in_(units), Person.active.is_(True))):
         roles = set(p.roles or [])
         if roles & {"duty_official", "leader"}:
             out.append(
@@ -103,7 +122,7 @@ def _department_contacts(session: Session, county: str) -> list[Candidate]:
     ]
 
 
-def _site_people(sites: Sequence[SiteInfo], persons: dict[int, Person], min_level: Level) -> list[Candidate]:
+def _site_people(sites: Sequence[SiteInfo], persons: dict[int, Any], min_level: Level) -> list[Candidate]:
     out = []
     for s in sites:
         if s.level < min_level:
@@ -286,6 +305,11 @@ def for_areas(
 
     ``columnar`` (the default) keeps residents as columns (:class:`Residents`); ``columnar=False`` is the
     straightforward reference (one :class:`Candidate` per record, :func:`merge`), kept for the tests."""
+    with no_gc():
+        return _for_areas(session, unit_code, areas, columnar)
+
+
+def _for_areas(session: Session, unit_code: str, areas: Sequence[tuple[int, Any]], columnar: bool) -> Resolution:
     site_level: dict[int, Level] = {}
     zone_level: dict[int, Level] = {}
     red_households: list[int] = []  # red: everyone in the area moves (susceptible areas, steep slopes)
@@ -382,7 +406,7 @@ def _household_columns(
     """Households linked to ``site_ids`` or ``zone_ids`` or lying in a red area (covered by it, as
     ``ST_Covers`` on PostGIS), as columns sorted by id."""
     session.flush()  # the raw cursor does not autoflush
-    boxes = [shapely.bounds(g).tolist() for g in red_areas]
+    boxes = [[x0, x1, y0, y1] for x0, y0, x1, y1 in (shapely.bounds(g).tolist() for g in red_areas)]
     inside_box = " OR ".join(["(lon >= ? AND lon <= ? AND lat >= ? AND lat <= ?)"] * len(boxes))
     box_params = [v for b in boxes for v in b]
     rows: list[Any] = []
