@@ -15,9 +15,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
-import socket
-import subprocess
-import sys
 import threading
 import time
 
@@ -26,19 +23,13 @@ import orjson
 import shapely
 from sqlalchemy import func, select
 
-from bench.common import fresh_database, machine, table
+from bench.common import fresh_database, machine, serve_app, table
 from geowarn.inventory.models import HazardSite
 from geowarn.monitoring.models import Observation
 from geowarn.monitoring.service import register_device, register_station
 
 T0 = int(dt.datetime(2026, 6, 1, tzinfo=dt.UTC).timestamp() * 1000)
 PER_REQUEST = 10_000
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _register(db: object, n_devices: int) -> list[tuple[str, str]]:
@@ -70,29 +61,11 @@ def _bodies(keys: list[tuple[str, str]], n_requests: int) -> list[bytes]:
     return out
 
 
-def _serve(url: str) -> tuple[subprocess.Popen[bytes], str]:
-    port = _free_port()
-    env = {**os.environ, "GEOWARN_DATABASE_URL": url, "GEOWARN_WARNING_ENGINE": "false", "GEOWARN_MODE": "test",
-           "GEOWARN_LOG_LEVEL": "WARNING"}  # fmt: skip
-    server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "--factory", "geowarn.api.app:create_app", "--port", str(port),
-         "--log-level", "warning", "--no-access-log"], env=env,
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            if httpx.get(f"{base}/api/health", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    return server, base
-
-
 def run(backend: str, n_requests: int, n_clients: int, n_devices: int = 20) -> list[object]:
     with fresh_database(backend) as db:
         keys = _register(db, n_devices)
         bodies = _bodies(keys, n_requests)
-        server, base = _serve(db.url)
+        server, base = serve_app(db.url, wait_s=30, GEOWARN_MODE="test")
         try:
             warm = orjson.dumps({"deviceId": keys[0][0], "apikey": keys[0][1],
                                  "readings": [{"channel": "value", "t": T0 - 60_000, "value": 0.0}]})  # fmt: skip

@@ -25,11 +25,7 @@ import argparse
 import asyncio
 import datetime as dt
 import json
-import os
-import socket
 import statistics
-import subprocess
-import sys
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -42,7 +38,7 @@ import shapely
 from sqlalchemy import select
 
 from bench.bench_zoning import SITE_COLS, site_rows
-from bench.common import fresh_database, machine, table
+from bench.common import fresh_database, machine, serve_app, table
 from geowarn.admin.models import AdminUnit
 from geowarn.db import Database
 from geowarn.demo import DemoSummary, build_demo_county
@@ -60,30 +56,6 @@ MAP_CALLS = [
     "/api/shelters?limit=1000",
     "/api/products?limit=50",
 ]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def serve(url: str) -> tuple[subprocess.Popen[bytes], str]:
-    """``uvicorn`` on the app in a subprocess (one worker, as ``geowarn serve``)."""
-    port = _free_port()
-    env = {**os.environ, "GEOWARN_DATABASE_URL": url, "GEOWARN_WARNING_ENGINE": "false", "GEOWARN_LOG_LEVEL": "WARNING"}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "--factory", "geowarn.api.app:create_app", "--port", str(port),
-         "--log-level", "warning", "--no-access-log"], env=env,
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(600):
-        try:
-            if httpx.get(f"{base}/api/health", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    return server, base
 
 
 def token(base: str, summary: DemoSummary, username: str = "admin") -> str:
@@ -363,7 +335,7 @@ def run(args: argparse.Namespace, backend: str, browser: Any) -> dict[str, Any]:
             live.stop()
         if args.screenshots:
             send_warnings(db)
-        server, base = serve(db.url)
+        server, base = serve_app(db.url)
         try:
             tok = token(base, summary)
             if args.screenshots:
@@ -376,7 +348,7 @@ def run(args: argparse.Namespace, backend: str, browser: Any) -> dict[str, Any]:
             server.wait(timeout=30)
         if args.sites:
             add_sites(db, args.sites - summary.hazard_sites - summary.steep_slopes)
-            server, base = serve(db.url)
+            server, base = serve_app(db.url)
             try:
                 tok = token(base, summary)
                 t = []

@@ -5,7 +5,10 @@ from __future__ import annotations
 import os
 import platform
 import resource
+import socket
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -13,6 +16,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import httpx
 import psycopg
 
 from geowarn.db import Database
@@ -73,3 +77,31 @@ def table(headers: list[str], rows: list[list[Any]]) -> str:
     out = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
     out += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
     return "\n".join(out)
+
+
+def free_port() -> int:
+    """A free TCP port on loopback."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def serve_app(url: str, *, wait_s: float = 60.0, **env: str) -> tuple[subprocess.Popen[bytes], str]:
+    """``uvicorn`` on the app against ``url`` in a subprocess (one worker, as ``geowarn serve``), the site-warning
+    engine off; returns the process and the base URL once ``/api/health`` answers. ``env`` adds variables."""
+    port = free_port()
+    environ = {**os.environ, "GEOWARN_DATABASE_URL": url, "GEOWARN_WARNING_ENGINE": "false",
+               "GEOWARN_LOG_LEVEL": "WARNING", **env}  # fmt: skip
+    server = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "--factory", "geowarn.api.app:create_app", "--port", str(port),
+         "--log-level", "warning", "--no-access-log"], env=environ,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base}/api/health", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    return server, base
