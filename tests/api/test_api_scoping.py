@@ -166,6 +166,27 @@ def zone_sites(c: Ctx) -> None:
     assert ids_of(r) == {c.w.a.site}
 
 
+def zone_links_get(c: Ctx) -> None:
+    hidden(c.get(f"/api/risk-zones/{c.w.b.zone}/site-links"))
+    r = c.get(f"/api/risk-zones/{c.w.a.zone}/site-links")  # A's zone declares B's site too: not listed
+    clean(r)
+    assert c.w.b.site not in r.json()["site_ids"]
+
+
+def zone_links_put(c: Ctx) -> None:
+    hidden(c.send("PUT", f"/api/risk-zones/{c.w.b.zone}/site-links", json={"site_ids": [c.w.a.site]}))
+    refused(c.send("PUT", f"/api/risk-zones/{c.w.a.zone}/site-links", json={"site_ids": [c.w.b.site]}), 422)
+    r = c.send("PUT", f"/api/risk-zones/{c.w.a.zone}/site-links", json={"site_ids": []})  # B's link stays
+    clean(r)
+
+
+def zones_of_site(c: Ctx) -> None:
+    list_route("/api/risk-zones", "zone")(c)
+    r = c.get("/api/risk-zones", params={"site_id": c.w.b.site})
+    clean(r)
+    assert r.json()["total"] == 0
+
+
 def households_filtered(c: Ctx) -> None:
     list_route("/api/households", "household")(c)
     for key, attr in (("site_id", "site"), ("risk_zone_id", "zone"), ("shelter_id", "shelter")):
@@ -503,9 +524,11 @@ ROUTE_TABLE: dict[tuple[str, str], Callable[[Ctx], None]] = {
     ("GET", "/api/sites/near"): spatial_near,
     ("GET", "/api/sites/nearest"): spatial_nearest,
     ("POST", "/api/sites/within"): spatial_within,
-    ("GET", "/api/risk-zones"): list_route("/api/risk-zones", "zone"),
+    ("GET", "/api/risk-zones"): zones_of_site,
     ("GET", "/api/risk-zones/{zone_id}"): item_route("/api/risk-zones/{}", "zone"),
     ("GET", "/api/risk-zones/{zone_id}/sites"): zone_sites,
+    ("GET", "/api/risk-zones/{zone_id}/site-links"): zone_links_get,
+    ("PUT", "/api/risk-zones/{zone_id}/site-links"): zone_links_put,
     ("POST", "/api/risk-zones"): create_route(
         "/api/risk-zones", lambda w: {"code": "NEW-Z", "name": "新区", "grade": "low", "geometry": WIDE}
     ),

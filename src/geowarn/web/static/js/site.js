@@ -1,7 +1,10 @@
 // 隐患点详情: facts, danger zone, households (masked by the API per role), persons, sensors with
 // time series (thresholds, QC flags), inverse velocity and tangent angle, alerts and status history.
+// Editing the register from here (site, households, risk zones, danger zone): inventory.js, dangerzone.js.
 import { api, download } from "./api.js";
-import { COLOUR_HEX, HAZARD_ZH, MODE_ZH, SCALE_ZH, SENSOR_ZH, STABILITY_ZH, STATUS_ZH, chart, dialog, esc, fmtTime, fmtChina, levelBadge, loadCharts, num, toast } from "./util.js";
+import { dangerZoneEditor } from "./dangerzone.js";
+import { editSite, renderHouseholds, renderZones } from "./inventory.js";
+import { COLOUR_HEX, HAZARD_ZH, MODE_ZH, SCALE_ZH, SENSOR_ZH, STABILITY_ZH, STATUS_ZH, chart, esc, fmtTime, fmtChina, levelBadge, loadCharts, num, toast } from "./util.js";
 
 const QC_FLAG_ZH = { 1: "通过", 2: "未检", 3: "可疑", 4: "失败", 9: "缺测" };
 const DAY = 86_400_000;
@@ -115,9 +118,9 @@ export async function render(view, ctx, [idText]) {
     page.innerHTML = `<h2>隐患点</h2><div class="card error">${esc(e.message)}</div>`;
     return null;
   }
-  const [, households, stations, alerts, history, rules, patrols] = await Promise.all([
+  const [, shelters, stations, alerts, history, rules, patrols] = await Promise.all([
     loadCharts(),
-    api("/api/households", { params: { site_id: id, limit: 200 } }).catch(() => ({ items: [], total: 0 })),
+    api("/api/shelters", { params: { limit: 1000 } }).then((r) => r.items).catch(() => []),
     api("/api/monitoring/stations", { params: { site_id: id } }).catch(() => ({ items: [] })),
     api("/api/alerts", { params: { site_id: id, limit: 100 } }).catch(() => ({ items: [] })),
     api(`/api/sites/${id}/history`).catch(() => ({ status_changes: [] })),
@@ -138,15 +141,13 @@ export async function render(view, ctx, [idText]) {
       <dt>责任人</dt><dd id="site-responsible">${person(s.responsible_person)}</dd>
       <dt>监测员</dt><dd id="site-monitor">${person(s.monitor)}</dd>
     </dl></div>
-    <div class="card"><h3>位置与威胁范围</h3><div id="site-map" style="height:260px"></div></div>
+    <div class="card"><h3>位置与威胁范围</h3><div id="site-map" style="height:260px"></div><div id="dz-box"></div></div>
   </div>
   <div class="card"><h3>监测数据</h3><div class="toolbar">时段 <select id="span"><option value="1">1天</option>
     <option value="3" selected>3天</option><option value="7">7天</option><option value="30">30天</option></select>
     <span class="muted">虚线为预警阈值；红点为质控可疑/失败的读数</span></div><div id="sensors">${stations.items.length ? "" : "<p class='muted'>无监测设备（群测群防）</p>"}</div></div>
   <div class="grid">
-    <div class="card"><h3>受威胁户（${num(households.total)} 户）</h3><table id="households"><tr><th>户编号</th><th>户主</th><th>电话</th><th>人数</th><th>身份证号</th></tr>
-      ${households.items.map((x) => `<tr><td>${esc(x.code)}</td><td>${esc(x.head_name)}</td><td>${esc(x.phone || "")}</td><td>${num(x.size)}</td><td>${esc(x.id_number || "")}</td></tr>`).join("")}</table>
-      <p class="muted">${ctx.can("personal_data") ? "" : "个人信息已按角色权限脱敏"}</p></div>
+    <div><div class="card" id="households-card"></div><div class="card" id="zones-card"></div></div>
     <div class="card"><h3>预警记录</h3><table id="site-alerts"><tr><th>级别</th><th>规则</th><th>开始</th><th>状态</th></tr>
       ${alerts.items.map((a) => `<tr><td>${levelBadge(a.max_level, a.level_zh)}</td><td>${esc(a.rule_name || a.kind_zh)}</td><td>${esc(fmtTime(a.opened))}</td><td>${a.status === "open" ? "进行中" : "已结束"}${a.acknowledged ? "，已确认" : ""}</td></tr>`).join("") || "<tr><td colspan=4>无</td></tr>"}</table>
       <h3 style="margin-top:12px">状态变更</h3><table><tr><th>日期</th><th>变更</th><th>原因</th></tr>
@@ -160,28 +161,22 @@ export async function render(view, ctx, [idText]) {
   page.querySelector("#site-card-pdf").addEventListener("click", () =>
     download(`/api/fieldwork/cards/sites/${id}`, `${s.code}-防灾工作明白卡.pdf`).catch((e) => toast(e.message, true)));
   page.querySelector("#site-edit")?.addEventListener("click", async () => {
-    const opt = (map, value) => Object.entries(map).map(([k, v]) => `<option value="${k}" ${k === value ? "selected" : ""}>${v}</option>`).join("");
-    const v = await dialog("编辑隐患点", `<label>名称<input name="name" value="${esc(s.name)}" required></label>
-      <label>位置<input name="location_text" value="${esc(s.location_text || "")}"></label>
-      <label>稳定性<select name="stability"><option value="">—</option>${opt(STABILITY_ZH, s.stability)}</select></label>
-      <label>监测方式<select name="monitoring_mode">${opt(MODE_ZH, s.monitoring_mode)}</select></label>
-      <label>备注<textarea name="remarks" rows="2">${esc(s.remarks || "")}</textarea></label>`, "保存");
-    if (!v) return;
-    try {
-      await api(`/api/sites/${id}`, { method: "PATCH", json: { version: s.version, name: v.name, location_text: v.location_text || null,
-        stability: v.stability || null, monitoring_mode: v.monitoring_mode, remarks: v.remarks || null } });
+    const saved = await editSite(s);
+    if (saved && saved !== "unchanged") {
       toast("已保存");
       location.reload();
-    } catch (e) {
-      toast(e.message, true);
     }
   });
+  await Promise.all([renderHouseholds(page.querySelector("#households-card"), ctx, s, shelters),
+    renderZones(page.querySelector("#zones-card"), ctx, s)]);
   const m = L.map(page.querySelector("#site-map"), { preferCanvas: true }).setView([s.lat, s.lon], 15);
   const shapes = L.featureGroup().addTo(m);
-  if (s.danger_zone) L.geoJSON(s.danger_zone, { style: { color: "#c0392b", dashArray: "4 3", fillOpacity: 0.1 } }).addTo(shapes);
+  const zone = L.featureGroup().addTo(shapes);
+  if (s.danger_zone) L.geoJSON(s.danger_zone, { style: { color: "#c0392b", dashArray: "4 3", fillOpacity: 0.1 } }).addTo(zone);
   if (s.body) L.geoJSON(s.body, { style: { color: "#8e44ad", fillOpacity: 0.2 } }).addTo(shapes);
   L.circleMarker([s.lat, s.lon], { radius: 7, color: "#c0392b", fillOpacity: 0.9 }).addTo(shapes);
-  if (shapes.getLayers().length > 1) m.fitBounds(shapes.getBounds(), { maxZoom: 17 });
+  if (s.danger_zone || s.body) m.fitBounds(shapes.getBounds(), { maxZoom: 17 });
+  if (ctx.can("write")) dangerZoneEditor(page.querySelector("#dz-box"), m, s, zone, () => toast("威胁范围已保存"));
 
   const sensors = [];
   for (const st of stations.items) {
