@@ -56,3 +56,44 @@ def test_rate_baseline() -> None:
     v0 = deform.baseline_v0(quiet)
     assert v0 == pytest.approx(1.5 * 2.0 + 2 * 1.0)
     assert deform.baseline_levels(np.array([4.0, 5.0, 25.0, 50.0, np.nan]), v0).tolist() == [0, 2, 3, 4, 0]
+
+
+def _endpoint_rate_reference(t: np.ndarray, y: np.ndarray, window_ms: int, min_points: int = 4) -> np.ndarray:
+    """One least-squares quadratic per reading over its trailing window, in days before the reading."""
+    out = np.full(t.size, np.nan)
+    for i in range(t.size):
+        keep = (t > t[i] - window_ms) & (np.arange(t.size) <= i) & np.isfinite(y)
+        if keep.sum() < min_points:
+            continue
+        u = (t[keep] - t[i]) / DAY
+        a = np.vander(u, 3, increasing=True)
+        if abs(np.linalg.det(a.T @ a)) <= 1e-18:
+            continue
+        out[i] = np.linalg.solve(a.T @ a, a.T @ y[keep])[1]
+    return out
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_endpoint_rate_equals_one_quadratic_fit_per_reading(seed: int) -> None:
+    """The O(n) prefix-sum form gives the per-window fit, with gaps, NaNs and irregular sampling."""
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(50, 700))
+    t = np.cumsum(rng.integers(1, 60, n) * 60_000).astype(np.int64) + int(rng.integers(0, 10**12))
+    t[n // 2 :] += int(rng.integers(0, 3)) * DAY  # a gap longer than a window
+    y = np.cumsum(rng.normal(0.02, 0.05, n)) * float(rng.uniform(0.1, 100))
+    y[rng.random(n) < 0.05] = np.nan
+    window = int(rng.choice([H, 6 * H, DAY]))
+    got = deform.endpoint_rate(t, y, window)
+    want = _endpoint_rate_reference(t, y, window)
+    assert np.array_equal(np.isnan(got), np.isnan(want))
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-9 * np.nanmax(np.abs(want)))
+
+
+def test_endpoint_rate_is_exact_on_a_parabola_after_since() -> None:
+    t = np.arange(0, 40 * DAY, 10 * 60_000, dtype=np.int64)
+    d = t / DAY
+    s = 0.5 * d**2 + 3 * d + 1  # rate = d + 3 mm/day
+    since = 38 * DAY
+    r = deform.endpoint_rate(t, s, DAY, since_ms=since)
+    assert np.isnan(r[t <= since]).all()
+    np.testing.assert_allclose(r[t > since], d[t > since] + 3, rtol=1e-7)

@@ -61,7 +61,12 @@ def endpoint_rate(
     The slope of a straight line over a trailing window describes the middle of the window, so on
     an accelerating slope it lags by about half the window; the derivative of a local quadratic at
     the window's end does not (Savitzky–Golay smoothing for irregular sampling). Computed for the
-    readings after ``since_ms`` only (NaN before), since it costs one small solve per reading.
+    readings after ``since_ms`` only (NaN before).
+
+    O(n): the normal equations of every window come from prefix sums of ``u^k`` (k ≤ 4) and
+    ``y·u^k`` (k ≤ 2). So that these sums stay small and exact enough, the readings are taken in
+    chunks one window long, each with its own origin ``u = 0`` (so ``|u| ≤`` two windows), and each
+    window's sums are moved to its end point with the binomial theorem before solving.
     """
     t = np.asarray(t_ms, np.int64)
     y = np.asarray(s, np.float64)
@@ -69,29 +74,55 @@ def endpoint_rate(
     first = 0 if since_ms is None else int(np.searchsorted(t, since_ms, side="right"))
     if t.size - first <= 0:
         return out
-    idx = np.arange(first, t.size)
-    lo = np.searchsorted(t, t[idx] - window_ms, side="right")
-    width = int((idx - lo + 1).max())
-    cols = idx[:, None] - np.arange(width)[None, :]  # the window, newest first
-    valid = (cols >= lo[:, None]) & (cols >= 0)
-    cols = np.where(valid, cols, 0)
-    u = np.where(valid, (t[cols] - t[idx][:, None]) / DAY_MS, 0.0)  # days before the end (<= 0)
-    yy = np.where(valid & np.isfinite(y[cols]), y[cols], 0.0)
-    w = (valid & np.isfinite(y[cols])).astype(np.float64)
-    p = [np.sum(w * u**k, axis=1) for k in range(5)]
-    q = [np.sum(w * yy * u**k, axis=1) for k in range(3)]
-    a = np.stack([np.stack([p[0], p[1], p[2]], -1), np.stack([p[1], p[2], p[3]], -1),
-                  np.stack([p[2], p[3], p[4]], -1)], -2)  # fmt: skip
-    rhs = np.stack(q, -1)
-    n = p[0]
-    ok = n >= min_points
-    det = np.linalg.det(a)
-    ok &= np.abs(det) > 1e-18
-    sol = np.zeros((idx.size, 3))
-    if ok.any():
-        sol[ok] = np.linalg.solve(a[ok], rhs[ok][..., None])[..., 0]
-    out[idx] = np.where(ok, sol[:, 1], np.nan)  # d/du at u = 0 is the linear coefficient
+    finite = np.isfinite(y)
+    w = finite.astype(np.float64)
+    yv = np.where(finite, y, 0.0)
+    x = (t - t[first]) / DAY_MS
+    ends = np.arange(first, t.size)
+    starts = np.searchsorted(t, t[ends] - window_ms, side="right")
+    span = max(window_ms / DAY_MS, 1e-9)
+    chunk_stop = np.searchsorted(x[ends], x[ends] + span, side="right")
+    i = 0
+    while i < ends.size:
+        j = max(int(chunk_stop[i]), i + 1)
+        out[ends[i:j]] = _chunk_rates(x, yv, w, ends[i:j], starts[i:j], min_points)
+        i = j
     return out
+
+
+def _chunk_rates(
+    x: Floats, yv: Floats, w: Floats, ends: npt.NDArray[np.int64], starts: npt.NDArray[np.int64], min_points: int
+) -> Floats:
+    """End-point rates of the windows ``[starts[k], ends[k]]`` (see :func:`endpoint_rate`)."""
+    a, b = int(starts.min()), int(ends.max()) + 1
+    origin = x[ends[0]]
+    u = x[a:b] - origin
+    ww, wy = w[a:b], w[a:b] * yv[a:b]
+    prefix = np.zeros((8, b - a + 1))
+    term = ww.copy()
+    for k in range(5):  # Σ w·u^k
+        np.cumsum(term, out=prefix[k, 1:])
+        term *= u
+    term = wy.copy()
+    for k in range(3):  # Σ w·y·u^k
+        np.cumsum(term, out=prefix[5 + k, 1:])
+        term *= u
+    sums = prefix[:, ends - a + 1] - prefix[:, starts - a]
+    d = x[ends] - origin  # each window's end in the chunk's coordinates: centre the sums there
+    m = [np.ones_like(d), -d, d * d, -(d**3), d**4]  # (-d)^k
+    binom = ((1,), (1, 1), (1, 2, 1), (1, 3, 3, 1), (1, 4, 6, 4, 1))
+    p = [sum(c * m[k - r] * sums[r] for r, c in enumerate(binom[k])) for k in range(5)]
+    q = [sum(c * m[k - r] * sums[5 + r] for r, c in enumerate(binom[k])) for k in range(3)]
+    mat = np.stack([np.stack([p[0], p[1], p[2]], -1), np.stack([p[1], p[2], p[3]], -1),
+                    np.stack([p[2], p[3], p[4]], -1)], -2)  # fmt: skip
+    rhs = np.stack(q, -1)
+    ok = p[0] >= min_points
+    with np.errstate(invalid="ignore", over="ignore"):
+        ok &= np.abs(np.linalg.det(mat)) > 1e-18
+    sol = np.zeros((ends.size, 3))
+    if ok.any():
+        sol[ok] = np.linalg.solve(mat[ok], rhs[ok][..., None])[..., 0]
+    return np.where(ok, sol[:, 1], np.nan)  # d/du at the end point is the linear coefficient
 
 
 def value_at(t_ms: npt.ArrayLike, v: npt.ArrayLike, at_ms: npt.ArrayLike) -> Floats:
