@@ -25,13 +25,13 @@ from typing import Any
 
 import numpy as np
 import shapely
-from argon2 import PasswordHasher
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from geowarn.admin.codes import UnitLevel
 from geowarn.admin.models import AdminUnit
 from geowarn.auth.models import User
+from geowarn.auth.passwords import hasher as password_hasher
 from geowarn.auth.roles import Role
 from geowarn.db import Database
 from geowarn.demo.geography import Frame, Unit, add_villages, build_geography, multipolygon
@@ -240,7 +240,7 @@ def _users(session: Session, data: DemoData, monitor: Person) -> list[DemoUser]:
         ("weather", Role.WEATHER, COUNTY[0], "示范县气象局预报员", None),
         ("monitor", Role.MONITOR, monitor.unit_code, monitor.name, monitor),
     ]
-    hasher = PasswordHasher()
+    hasher = password_hasher()  # the process's profile (RFC 9106; the cheap one only in test mode)
     out = []
     for username, role, unit, display, person in plan:
         password = f"Geowarn-{username}-2021"
