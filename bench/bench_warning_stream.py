@@ -4,7 +4,8 @@ ingesting about 5,000 readings a second (goal: p99 < 1 s on PostgreSQL).
 N sites each have a rain gauge (two readings a message: interval and cumulative rain). A producer
 ingests a batch every 100 ms through the real Ingestor (500 readings), each gauge's clock moving 10
 minutes a message through a storm, while the warning engine (default rules, the same process, as in
-``geowarn worker``) evaluates every site that received data. Run:
+``geowarn worker``) evaluates every site that received data and records each batch's alert changes
+with their warnings (issue, recipients, outbox) in one transaction. Run:
 .venv/bin/python -m bench.bench_warning_stream [--backend sqlite] [--sites 300] [--seconds 20]
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import multiprocessing as mp
+import os
 import tempfile
 import time
 from typing import Any
@@ -23,6 +25,7 @@ import shapely
 from sqlalchemy import func, select
 
 from bench.common import fresh_database, machine, table
+from geowarn.dissemination.models import WarningIssue
 from geowarn.inventory.models import HazardSite
 from geowarn.monitoring.ingest import Ingestor, RawPayload
 from geowarn.monitoring.service import register_device, register_station
@@ -135,13 +138,15 @@ def main() -> None:
         with db.read() as s:
             alerts = s.scalar(select(func.count()).select_from(Alert)) or 0
             events = s.scalar(select(func.count()).select_from(AlertEvent)) or 0
-        print(machine())
+            issues = s.scalar(select(func.count()).select_from(WarningIssue)) or 0
+        load = " ".join(f"{v:.2f}" for v in os.getloadavg())
+        print(machine(), f"· load average (1/5/15 min) {load}")
         print(table(
             ["backend", "sites", "readings stored", "readings/s", "site evaluations", "p50 ms", "p99 ms", "max ms",
-             "alerts", "alert events"],
+             "alerts", "alert events", "warnings issued"],
             [[f"{args.backend} ({args.engine})", args.sites, f"{sent:,}", f"{sent / elapsed:,.0f}", f"{evaluations:,}",
               f"{np.percentile(lat, 50) * 1000:.0f}", f"{np.percentile(lat, 99) * 1000:.0f}", f"{lat.max() * 1000:.0f}",
-              alerts, events]],
+              alerts, events, issues]],
         ))  # fmt: skip
 
 

@@ -91,3 +91,32 @@ def test_the_worker_thread_evaluates_within_a_second(db: Database) -> None:
         engine.stop()
     with db.read() as s:
         assert s.scalars(select(Alert.level)).one() == Level.ORANGE
+
+
+class Unstorable(HourRain):
+    """HourRain, but the reason of the site of unit 350922101 cannot be stored (a set is not JSON)."""
+
+    def evaluate(
+        self, site: SiteInfo, series: list[Series], now_ms: int, previous: dict[str, Level]
+    ) -> list[RuleOutcome]:
+        out = super().evaluate(site, series, now_ms, previous)
+        if site.unit_code == "350922101":
+            out = [RuleOutcome(o.rule_id, o.rule_name, o.level, {"bad": {1, 2}}) for o in out]
+        return out
+
+
+def test_a_site_whose_alerts_cannot_be_stored_does_not_hold_back_the_others(db: Database) -> None:
+    from geowarn.inventory.models import HazardSite
+
+    nets = [build_network(db, n_rain=1, n_gnss=0, unit=u) for u in ("350922100", "350922101")]
+    ingestor, engine = Ingestor(db), SiteWarningEngine(db, Unstorable())
+    for net in nets:
+        code, key = next(iter(net.keys.items()))
+        assert ingestor.ingest([_rain(code, key, T0, 25.0)], now_ms=T0).accepted == 1
+    with db.read() as s:
+        ids = [i for (i,) in s.execute(select(Sensor.id))]
+    engine.on_stored(np.array(ids), np.full(len(ids), T0))
+    changes = engine.drain()  # the batch fails as a whole, then each site is recorded on its own
+    with db.read() as s:
+        rows = s.execute(select(HazardSite.unit_code, Alert.level).join(Alert, Alert.site_id == HazardSite.id)).all()
+    assert [tuple(r) for r in rows] == [("350922100", Level.ORANGE)] and len(changes) == 1

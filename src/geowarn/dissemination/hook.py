@@ -1,9 +1,12 @@
 """The two calls the warning workflow makes, inside its own transaction, to disseminate a decision.
 
-* :func:`on_alert` — from :func:`geowarn.warning.alerts.apply_level` when a site alert opens,
-  reopens, escalates, de-escalates or closes, for the alert kinds people are told of
+* :func:`on_alerts` — from :func:`geowarn.warning.transitions.apply_levels` when site alerts open,
+  reopen, escalate, de-escalate or close, for the alert kinds people are told of
   (``warning.alerts.TOLD_KINDS``: engine rules and field reports; device and no-data alarms are
-  technical and only go to the operators' alert list).
+  technical and only go to the operators' alert list). The changes of one batch are disseminated
+  together: one recipient resolution over all their sites (:func:`resolve_sites.for_sites`) and one
+  write of their issues, recipients and outbox rows (:func:`outbox_batch.publish_many`).
+  :func:`on_alert` is one change.
 * :func:`on_product_issued` — from :func:`geowarn.warning.products.issue` when a version (initial,
   update or lift) of a regional product is issued.
 
@@ -13,6 +16,8 @@ messages are one transaction, so neither exists without the other.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
@@ -22,6 +27,8 @@ from geowarn.config import get_settings
 from geowarn.dissemination import resolve
 from geowarn.dissemination.models import WarningIssue
 from geowarn.dissemination.outbox import Warning, publish
+from geowarn.dissemination.outbox_batch import publish_many
+from geowarn.dissemination.resolve_sites import for_sites
 from geowarn.inventory.models import HazardSite
 from geowarn.warning.levels import Level
 from geowarn.warning.models import Alert
@@ -46,44 +53,90 @@ def _reason_zh(alert: Alert) -> str:
     return name + (f"（{'，'.join(parts)}）" if parts else "")
 
 
+@dataclass(frozen=True, slots=True)
+class AlertChange:
+    """A site alert's change, as :func:`geowarn.warning.transitions.apply_levels` recorded it."""
+
+    alert: Alert
+    action: str
+    previous: Level
+    now_ms: int
+
+
 def on_alert(session: Session, alert: Alert, action: str, previous: Level, now_ms: int) -> WarningIssue | None:
     """Disseminate a site alert's change (see the module docstring)."""
+    return on_alerts(session, [AlertChange(alert, action, previous, now_ms)])[0]
+
+
+def on_alerts(session: Session, changes: Sequence[AlertChange]) -> list[WarningIssue | None]:
+    """Disseminate the changes of distinct alerts together; the issue of each (None: nobody is told)."""
+    out: list[WarningIssue | None] = [None] * len(changes)
     enabled, public_url = _enabled()
-    if not enabled or alert.site_id is None or action not in ALERT_ACTIONS:
-        return None
-    subject = f"alert:{alert.id}"
-    told = session.scalar(select(WarningIssue.id).where(WarningIssue.subject == subject).limit(1)) is not None
-    if action == "closed":
-        if not told:
-            return None
-        kind, level = "lift", Level.NONE
-    else:
-        kind, level = ("update" if told else "initial"), Level(alert.level)
-    site = session.get(HazardSite, alert.site_id)
-    if site is None:
-        return None
-    res = resolve.for_site(session, site.id, level if level else Level.BLUE)
+    todo = [i for i, c in enumerate(changes) if c.alert.site_id is not None and c.action in ALERT_ACTIONS]
+    if not enabled or not todo:
+        return out
+    subjects = {i: f"alert:{changes[i].alert.id}" for i in todo}
+    if len(set(subjects.values())) != len(todo):
+        raise ValueError("one change per alert in a batch")
+    told = _told(session, list(subjects.values()))
+    sites = _sites(session, {changes[i].alert.site_id or 0 for i in todo})
+    chosen: list[tuple[int, int, Warning, Level]] = []  # (change, site, warning, level to resolve at)
+    for i in todo:
+        c, subject = changes[i], subjects[i]
+        site = sites.get(c.alert.site_id or 0)
+        if site is None or (c.action == "closed" and subject not in told):
+            continue  # nobody was told of an alert that ends: nobody is told it ended
+        if c.action == "closed":
+            kind, level = "lift", Level.NONE
+        else:
+            kind, level = ("update" if subject in told else "initial"), Level(c.alert.level)
+        chosen.append((i, site.id, _warning(c, site, subject, kind, level), level if level else Level.BLUE))
+    resolutions = for_sites(session, [(site_id, at) for _, site_id, _, at in chosen])
+    items = [(w, res) for (_, _, w, _), res in zip(chosen, resolutions, strict=True)]
+    for (i, _, _, _), issue in zip(chosen, publish_many(session, items, public_url=public_url), strict=True):
+        out[i] = issue
+    return out
+
+
+def _told(session: Session, subjects: list[str]) -> set[str]:
+    """The subjects with an issue already (their next one is an update or a lift)."""
+    out: set[str] = set()
+    for k in range(0, len(subjects), resolve.CHUNK):
+        chunk = subjects[k : k + resolve.CHUNK]
+        out.update(session.scalars(select(WarningIssue.subject).where(WarningIssue.subject.in_(chunk))))
+    return out
+
+
+def _sites(session: Session, ids: set[int]) -> dict[int, HazardSite]:
+    wanted = sorted(ids)
+    out: dict[int, HazardSite] = {}
+    for k in range(0, len(wanted), resolve.CHUNK):
+        chunk = wanted[k : k + resolve.CHUNK]
+        out.update((s.id, s) for s in session.scalars(select(HazardSite).where(HazardSite.id.in_(chunk))))
+    return out
+
+
+def _warning(c: AlertChange, site: HazardSite, subject: str, kind: str, level: Level) -> Warning:
     title = f"{site.name}地质灾害{level.site_label if level else ''}预警{'解除' if kind == 'lift' else ''}"
-    w = Warning(
+    return Warning(
         subject=subject,
         kind=kind,
         warning_type="site",
         level=level,
-        previous_level=previous,
+        previous_level=c.previous,
         unit_code=site.unit_code,
         title=title,
-        now_ms=now_ms,
-        alert_id=alert.id,
+        now_ms=c.now_ms,
+        alert_id=c.alert.id,
         context={
             "site_name": f"{site.name}（{site.code}）",
             "site_id": site.id,
-            "reason_zh": _reason_zh(alert),
+            "reason_zh": _reason_zh(c.alert),
             "lon": site.lon,
             "lat": site.lat,
             "hazard_type": site.hazard_type,
         },
     )
-    return publish(session, w, res, public_url=public_url)
 
 
 def on_product_issued(session: Session, version: ProductVersion, now_ms: int) -> WarningIssue | None:

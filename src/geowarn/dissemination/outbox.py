@@ -165,6 +165,7 @@ def _publish(session: Session, w: Warning, res: Resolution, public_url: str) -> 
     recipients = [*res.recipients, *slow]
     if w.kind != "initial":
         known = {k for r in recipients for k in r.keys} | {r.phone for r in recipients if r.phone}
+        known.update(f"endpoint:{e.id}" for e in res.endpoints)  # a group told again is one row, not two
         if fast is not None:
             known.update(fast.keys())
             known.update(k for _, keys in fast.merged.values() for k in keys)

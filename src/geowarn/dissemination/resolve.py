@@ -250,30 +250,11 @@ def _village_units(sites: Sequence[SiteInfo]) -> list[str]:
 
 
 def for_site(session: Session, site_id: int, level: Level) -> Resolution:
-    """Recipients of a site alert at ``level`` (see :mod:`recipients` for the rule)."""
-    site = session.get(HazardSite, site_id)
-    if site is None:
-        return Resolution([])
-    info = _site_info(site, level)
-    candidates = _site_people(
-        [info], _persons(session, [info.responsible_person_id or 0, info.monitor_id or 0]), Level.BLUE
-    )
-    plan: list[dict[str, Any]] = []
-    if level >= Level.YELLOW:
-        candidates += _officials(session, [*_village_units([info]), info.township], "乡镇（村）值班")
-    if level >= Level.ORANGE:
-        extra: list[int] = []
-        if site.danger_zone_geom is not None:
-            extra = _within(session, Household, site.danger_zone_geom)
-        households = _households(session, [site.id], [], extra)
-        res, plan = _resident_candidates(session, households, {site.id: f"{site.name}（{site.code}）"}, {})
-        candidates += res
-        candidates += _officials(session, [site.unit_code[:6]], "县级值班")
-        candidates += _department_contacts(session, site.unit_code[:6])
-    shelters = _shelters(session, [p["shelter_id"] for p in plan])
-    return Resolution(
-        merge(candidates), [info], [info.township], shelters, plan, _endpoints(session, [site.unit_code], level)
-    )
+    """Recipients of a site alert at ``level`` (see :mod:`recipients` for the rule); the batch of one
+    of :func:`geowarn.dissemination.resolve_sites.for_sites`."""
+    from geowarn.dissemination.resolve_sites import for_sites  # it builds on this module's readers
+
+    return for_sites(session, [(site_id, level)])[0]
 
 
 def _wkb(geom: Any) -> Any:

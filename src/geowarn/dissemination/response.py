@@ -17,6 +17,7 @@ gateway) → all responsible persons confirmed → transfer complete.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from typing import Any, cast
 
 from sqlalchemy import Table, func, insert, select
@@ -28,33 +29,51 @@ from geowarn.errors import InvalidInput, InvalidTransition
 from geowarn.warning.levels import Level
 
 
-def _open_tasks(session: Session, subject: str, kind: str) -> dict[str, ResponseTask]:
-    stmt = select(ResponseTask).where(
-        ResponseTask.subject == subject, ResponseTask.kind == kind, ResponseTask.status.in_(("open", "done"))
-    )
-    return {t.unit_code: t for t in session.scalars(stmt)}
-
-
 def on_issue(session: Session, issue: WarningIssue, res: Resolution) -> int:
     """Create or update the tasks the issue's level requires, or release them after a lift; returns tasks created."""
+    return on_issues(session, [(issue, res)])
+
+
+def on_issues(session: Session, items: Sequence[tuple[WarningIssue, Resolution]]) -> int:
+    """:func:`on_issue` for the issues of distinct subjects at once (one read of their tasks, one insert)."""
+    subjects = [issue.subject for issue, _ in items]
+    if len(set(subjects)) != len(subjects):
+        raise ValueError("one issue per subject in a batch")
+    tasks: dict[str, list[ResponseTask]] = defaultdict(list)
+    asked = [i.subject for i, _ in items if i.kind == "lift" or i.level == Level.NONE or i.level >= Level.YELLOW]
+    for k in range(0, len(asked), 2000):  # blue issues have no tasks
+        stmt = select(ResponseTask).where(
+            ResponseTask.subject.in_(asked[k : k + 2000]), ResponseTask.status.in_(("open", "done"))
+        )
+        for task in session.scalars(stmt.order_by(ResponseTask.id)):
+            tasks[task.subject].append(task)
+    new_rows: list[dict[str, Any]] = []  # bulk-inserted: a province-wide warning makes a task per township
+    for issue, res in items:
+        new_rows += _tasks_for(issue, res, tasks.get(issue.subject, []))
+    if new_rows:
+        session.execute(insert(cast(Table, ResponseTask.__table__)), new_rows)
+    session.flush()
+    return len(new_rows)
+
+
+def _tasks_for(issue: WarningIssue, res: Resolution, open_tasks: list[ResponseTask]) -> list[dict[str, Any]]:
+    """Update the subject's open tasks for ``issue``; returns the rows of the tasks to create."""
     level = Level(issue.level)
     if issue.kind == "lift" or level is Level.NONE:
-        for old in session.scalars(
-            select(ResponseTask).where(ResponseTask.subject == issue.subject, ResponseTask.status.in_(("open", "done")))
-        ):
+        for old in open_tasks:
             if old.kind == "transfer":
                 old.status, old.may_return_ms = "may_return", issue.issued_ms
             else:
                 old.status, old.completed_ms = "closed", old.completed_ms or issue.issued_ms
-        return 0
-    new_rows: list[dict[str, Any]] = []  # bulk-inserted: a province-wide warning makes a task per township
+        return []
+    new_rows: list[dict[str, Any]] = []
     base = {"issue_id": issue.id, "subject": issue.subject, "status": "open", "created_ms": issue.issued_ms}
     if level >= Level.YELLOW:
         by_town: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for s in res.sites:
             if s.level >= Level.YELLOW:
                 by_town[s.township].append({"site_id": s.id, "code": s.code, "name": s.name, "level": int(s.level)})
-        existing = _open_tasks(session, issue.subject, "patrol")
+        existing = {t.unit_code: t for t in open_tasks if t.kind == "patrol"}
         for town, sites in sorted(by_town.items()):
             task: ResponseTask | None = existing.get(town)
             if task is None:
@@ -67,7 +86,7 @@ def on_issue(session: Session, issue: WarningIssue, res: Resolution) -> int:
         for h in res.households:
             shelter = res.shelters.get(h["shelter_id"]) if h["shelter_id"] else None
             by_town_h[h["unit_code"][:9]].append({**h, "shelter": shelter[0] if shelter else None})
-        existing = _open_tasks(session, issue.subject, "transfer")
+        existing = {t.unit_code: t for t in open_tasks if t.kind == "transfer"}
         for town, households in sorted(by_town_h.items()):
             task = existing.get(town)
             if task is not None:
@@ -85,10 +104,7 @@ def on_issue(session: Session, issue: WarningIssue, res: Resolution) -> int:
             else:
                 task.issue_id, task.status, task.plan = issue.id, "open", plan
                 task.households, task.people = len(households), people
-    if new_rows:
-        session.execute(insert(cast(Table, ResponseTask.__table__)), new_rows)
-    session.flush()
-    return len(new_rows)
+    return new_rows
 
 
 def record_transfer(

@@ -2,8 +2,9 @@
 
 The ingestion path calls :meth:`SiteWarningEngine.on_stored` after each commit with the new rows;
 the engine maps sensors to sites, queues the sites, and a worker thread (or :meth:`drain` in tests
-and batch jobs) loads each site's recent history in one query, evaluates its rules and brings its
-alerts in line (``warning.alerts``). Evaluation time is the data time (the newest reading), so a
+and batch jobs) loads each site's recent history in one query, evaluates its rules and brings the
+alerts of the whole batch in line at once, with their messages, in one transaction
+(``warning.transitions``). Evaluation time is the data time (the newest reading), so a
 replayed or late batch gives the same alerts as live data would have.
 """
 
@@ -24,7 +25,7 @@ from sqlalchemy import select, text
 from geowarn.db import Database
 from geowarn.inventory.models import HazardSite
 from geowarn.monitoring.models import Device, MonitoringStation, Sensor
-from geowarn.warning import alerts
+from geowarn.warning import alerts, transitions
 from geowarn.warning.levels import Level
 from geowarn.warning.models import Alert
 
@@ -74,6 +75,15 @@ class SiteEvaluator(Protocol):
     def evaluate(
         self, site: SiteInfo, series: list[Series], now_ms: int, previous: dict[str, Level]
     ) -> list[RuleOutcome]: ...
+
+
+@dataclass(slots=True)
+class _Evaluated:
+    """A site's rule outcomes at one data time, before they are recorded."""
+
+    site: SiteInfo
+    outcomes: list[RuleOutcome]
+    now_ms: int
 
 
 @dataclass(slots=True)
@@ -181,9 +191,19 @@ class SiteWarningEngine:
         by_time: dict[int, list[int]] = {}
         for site, p in pending.items():
             by_time.setdefault(p.data_ms, []).append(site)
-        changes: list[alerts.Outcome] = []
-        for now_ms, sites in sorted(by_time.items()):
-            changes.extend(self.evaluate_sites(sites, now_ms))
+        results: list[_Evaluated] = []
+        for now_ms, sites in sorted(by_time.items()):  # each site at its own data time
+            results += self._evaluate(sites, now_ms)
+        try:
+            changes = self._record(results)  # all the alert changes of the batch at once
+        except Exception:  # one bad site must not hold back the others' alerts: retry site by site
+            log.exception("recording the batch failed; retrying site by site")
+            changes = []
+            for r in results:
+                try:
+                    changes += self._record([r])
+                except Exception:
+                    log.exception("recording the alerts of site %s failed", r.site.code)
         done = time.time()
         self.latencies_s.extend(done - p.committed_at for p in pending.values())
         if changes and self.on_change is not None:
@@ -195,6 +215,10 @@ class SiteWarningEngine:
 
     def evaluate_sites(self, site_ids: Iterable[int], now_ms: int) -> list[alerts.Outcome]:
         """Evaluate the rules of ``site_ids`` at ``now_ms`` and record the alert changes."""
+        return self._record(self._evaluate(site_ids, now_ms))
+
+    def _evaluate(self, site_ids: Iterable[int], now_ms: int) -> list[_Evaluated]:
+        """The rules' levels at the sites (reads only), with the alerts left open by removed rules ending."""
         ids = sorted(set(site_ids))
         if not ids:
             return []
@@ -238,31 +262,37 @@ class SiteWarningEngine:
             for rule_id in previous.get(site.id, {}):
                 if rule_id not in reported:
                     outcomes.append(RuleOutcome(rule_id, rule_id, Level.NONE, {"ended": "rule removed"}))
-            results.append((site, outcomes))
+            results.append(_Evaluated(site, outcomes, now_ms))
         self.evaluations += len(results)
-        changes: list[alerts.Outcome] = []
+        return results
+
+    def _record(self, results: list[_Evaluated]) -> list[alerts.Outcome]:
+        """Bring the alerts in line with ``results`` in one transaction, set-wise (``warning.transitions``)."""
+        if not results:
+            return []
         with self.db.write("warning-engine") as w:
-            stmt = select(Alert).where(
-                Alert.site_id.in_([site.id for site, _ in results]), Alert.status == "open",
-                Alert.kind == alerts.SITE_RULE,
-            )  # fmt: skip
-            if w.get_bind().dialect.name == "postgresql":
-                stmt = stmt.with_for_update()
-            open_now = {(a.site_id, a.rule_id): a for a in w.scalars(stmt)}
-            for site, outcomes in results:
-                for o in outcomes:
-                    current = open_now.get((site.id, o.rule_id))
+            open_now: dict[tuple[int | None, str], Alert] = {}
+            site_ids = sorted({r.site.id for r in results})
+            for k in range(0, len(site_ids), transitions.CHUNK):
+                stmt = select(Alert).where(
+                    Alert.site_id.in_(site_ids[k : k + transitions.CHUNK]), Alert.status == "open",
+                    Alert.kind == alerts.SITE_RULE,
+                )  # fmt: skip
+                if w.get_bind().dialect.name == "postgresql":
+                    stmt = stmt.with_for_update()
+                open_now.update(((a.site_id, a.rule_id), a) for a in w.scalars(stmt))
+            requests: list[transitions.LevelChange] = []
+            for r in results:
+                for o in r.outcomes:
+                    current = open_now.get((r.site.id, o.rule_id))
                     if o.level is Level.NONE and current is None:
                         continue
-                    out = alerts.apply_level(
-                        w, kind=alerts.SITE_RULE, rule_id=o.rule_id, unit_code=site.unit_code, level=o.level,
-                        now_ms=now_ms, site_id=site.id, rule_name=o.rule_name, reason=o.reason,
-                        forecast=o.forecast, flap_window_ms=self.flap_window_ms, current=current,
-                        refresh_every_ms=self.refresh_every_ms,
-                    )  # fmt: skip
-                    if out.alert is not None and out.decision.action.value != "refreshed":
-                        changes.append(out)
-        return changes
+                    requests.append(transitions.LevelChange(
+                        alerts.SITE_RULE, o.rule_id, r.site.unit_code, o.level, r.now_ms, r.site.id, None, o.rule_name,
+                        o.reason, o.forecast, self.flap_window_ms, current, self.refresh_every_ms,
+                    ))  # fmt: skip
+            outcomes = transitions.apply_levels(w, requests)
+        return [o for o in outcomes if o.alert is not None and o.decision.action.value != "refreshed"]
 
     # --- the worker thread -------------------------------------------------------------------
 

@@ -229,8 +229,7 @@ def _persisted(rule: Rule, ok: npt.NDArray[np.bool_], at: npt.NDArray[np.int64],
     return int(last.sum()) >= p.count
 
 
-def _eval_times(rule: Rule, data: SiteData, now_ms: int) -> npt.NDArray[np.int64]:
-    terms = [t for _, c in rule.by_level() for t in c.terms()]
+def _eval_times(rule: Rule, data: SiteData, now_ms: int, terms: list[Term]) -> npt.NDArray[np.int64]:
     times = [tr.t for term in terms for tr in _tracks_for(term, data)]
     span = max(rule.persistence.for_ms * 2, 6 * HOUR_MS)
     if times:
@@ -245,20 +244,19 @@ def _eval_times(rule: Rule, data: SiteData, now_ms: int) -> npt.NDArray[np.int64
 
 def evaluate_rule(rule: Rule, data: SiteData, now_ms: int, previous: Level) -> RuleOutcome:
     """The level of one rule now, with its reason (and a failure forecast for deformation rules)."""
-    at = _eval_times(rule, data, now_ms)
-    results: dict[int, TermResult] = {}
-    for _, cond in rule.by_level():
-        for t in cond.terms():
-            results[id(t)] = _term(t, data, at, now_ms)
+    levels = rule.by_level()
+    rule_terms = [t for _, c in levels for t in c.terms()]
+    at = _eval_times(rule, data, now_ms, rule_terms)
+    results: dict[int, TermResult] = {id(t): _term(t, data, at, now_ms) for t in rule_terms}
     level, held, chosen = Level.NONE, False, None
-    for lv, cond in rule.by_level():
+    for lv, cond in levels:
         if _persisted(rule, _holds(cond, results), at, now_ms):
             level, chosen = lv, cond
             break
         if previous >= lv and bool(_holds(cond, results, rule.hysteresis)[-1]):
             level, held, chosen = lv, True, cond
             break
-    shown = chosen if chosen is not None else rule.by_level()[-1][1]
+    shown = chosen if chosen is not None else levels[-1][1]
     terms = []
     for t in shown.terms():
         r = results[id(t)]
@@ -273,15 +271,13 @@ def evaluate_rule(rule: Rule, data: SiteData, now_ms: int, previous: Level) -> R
         reason["persistence"] = f"持续{rule.persistence.for_}"
     elif rule.persistence.of > 1:
         reason["persistence"] = f"最近{rule.persistence.of}次中{rule.persistence.count}次"
-    forecast = _forecast(rule, data, now_ms) if level >= Level.YELLOW else None
+    forecast = _forecast(rule_terms, data, now_ms) if level >= Level.YELLOW else None
     return RuleOutcome(rule.id, rule.name, level, reason, forecast)
 
 
-def _forecast(rule: Rule, data: SiteData, now_ms: int) -> dict[str, Any] | None:
+def _forecast(rule_terms: list[Term], data: SiteData, now_ms: int) -> dict[str, Any] | None:
     """Inverse-velocity failure time for rules on deformation (the fastest-moving device)."""
-    terms = [
-        t for _, c in rule.by_level() for t in c.terms() if t.series in ("tangent_angle", "rate_ratio", "disp_rate")
-    ]
+    terms = [t for t in rule_terms if t.series in ("tangent_angle", "rate_ratio", "disp_rate")]
     if not terms or not data.displacement:
         return None
     term = terms[0]
@@ -298,37 +294,63 @@ def _forecast(rule: Rule, data: SiteData, now_ms: int) -> dict[str, Any] | None:
     return {"method": "inverse_velocity", "sensor": best[0], **best[1].as_dict()}
 
 
+@dataclass(slots=True)
+class _Compiled:
+    """The rules of one (hazard type, overrides) combination, with what the engine asks of them each time."""
+
+    layers: tuple[RuleSet | None, RuleSet | None]
+    rules: list[Rule]
+    lookback_ms: int
+    needs: list[set[str]]
+
+
 class RuleEvaluator:
-    """The engine's evaluator: default rules per hazard type, with optional overrides per type and site."""
+    """The engine's evaluator: default rules per hazard type, with optional overrides per type and site.
+
+    The merged rules are kept per (hazard type, override objects): a batch asks for every site's rules
+    twice (history to load, then evaluation), and merging and walking the rules cost more than reading
+    them. New override objects (an edit, a TTL reload) give a new entry."""
 
     def __init__(self, overrides: Callable[[SiteInfo], tuple[RuleSet | None, RuleSet | None]] | None = None) -> None:
         self.overrides = overrides
+        self._compiled: dict[tuple[str, int, int], _Compiled] = {}
+
+    def _rules(self, site: SiteInfo) -> _Compiled:
+        layers = self.overrides(site) if self.overrides is not None else (None, None)
+        key = (site.hazard_type, id(layers[0]), id(layers[1]))
+        hit = self._compiled.get(key)
+        if hit is None or hit.layers[0] is not layers[0] or hit.layers[1] is not layers[1]:
+            if len(self._compiled) >= 4096:
+                self._compiled.clear()
+            rules = rules_for(site.hazard_type, *layers)
+            lookback = max((rule_lookback_ms(r) for r in rules), default=0)
+            hit = self._compiled[key] = _Compiled(layers, rules, lookback, [r.needs() for r in rules])
+        return hit
 
     def rules(self, site: SiteInfo) -> list[Rule]:
-        layers = self.overrides(site) if self.overrides is not None else (None, None)
-        return rules_for(site.hazard_type, *layers)
+        return list(self._rules(site).rules)
 
     def lookback_ms(self, site: SiteInfo) -> int:
-        return max((rule_lookback_ms(r) for r in self.rules(site)), default=0)
+        return self._rules(site).lookback_ms
 
     def evaluate(
         self, site: SiteInfo, series: list[Series], now_ms: int, previous: dict[str, Level]
     ) -> list[RuleOutcome]:
         out = []
         cache: dict[int, SiteData] = {}
-        for rule in self.rules(site):
+        compiled = self._rules(site)
+        for rule, needs in zip(compiled.rules, compiled.needs, strict=True):
             data = cache.get(rule.qc_max_flag)
             if data is None:
                 data = cache[rule.qc_max_flag] = site_data(series, rule.qc_max_flag)
             before = previous.get(rule.id, Level.NONE)
-            if before is Level.NONE and not _has_inputs(rule, data):
+            if before is Level.NONE and not _has_inputs(needs, data):
                 continue  # nothing to read and nothing open: the answer is "no alert", skip the work
             out.append(evaluate_rule(rule, data, now_ms, before))
         return out
 
 
-def _has_inputs(rule: Rule, data: SiteData) -> bool:
-    needs = rule.needs()
+def _has_inputs(needs: set[str], data: SiteData) -> bool:
     return bool(
         ("rain" in needs and data.rain)
         or ("displacement" in needs and data.displacement)
