@@ -88,15 +88,20 @@ def migrate(revision: Annotated[str, typer.Option(help="target revision")] = "he
 def serve(
     host: Annotated[str | None, typer.Option(help="bind address")] = None,
     port: Annotated[int | None, typer.Option(help="port")] = None,
+    workers: Annotated[
+        int | None, typer.Option(min=0, max=64, help="processes (0: one per CPU on PostgreSQL, one on SQLite)")
+    ] = None,
 ) -> None:
     """Serve the web application and API (http://127.0.0.1:8000 by default)."""
     import uvicorn
 
-    from geowarn.api.app import create_app
-
     s = get_settings()
+    n = s.workers if workers is None else workers
+    if n == 0:  # SQLite: one process keeps the single writer; more (--workers N) queue on its busy timeout
+        n = (os.cpu_count() or 1) if s.backend == "postgresql" else 1
     _migrate_quietly()
-    uvicorn.run(create_app(), host=host or s.host, port=port or s.port, log_level=s.log_level.lower())
+    uvicorn.run("geowarn.api.app:create_app", factory=True, workers=n, host=host or s.host, port=port or s.port,
+                log_level=s.log_level.lower())  # fmt: skip
 
 
 @app.command()
@@ -268,7 +273,8 @@ def dispatch_command(
     batch: Annotated[int | None, typer.Option(help="messages claimed at a time (default: settings)")] = None,
 ) -> None:
     """Send the warning outbox (SMS, voice, WeCom, DingTalk, e-mail, webhooks, inbox) with retries,
-    rate limits, receipts and escalation of unconfirmed orange/red warnings (issue 5)."""
+    rate limits, receipts and escalation of unconfirmed orange/red warnings (issue 5); queue the
+    zero-report reminders at each deadline (issue 7, GEOWARN_ZERO_REPORT_REMINDERS)."""
     import contextlib
     import signal
     import threading
@@ -280,6 +286,10 @@ def dispatch_command(
     db = _db()
     d = Dispatcher.from_settings(db, s, lease_s=lease)
     d.batch = batch or d.batch
+    if s.zero_report_reminders:
+        from geowarn.fieldwork.reminders import ReminderSchedule
+
+        d.tasks.append(ReminderSchedule.from_settings(db, s))
     try:
         if once:
             st = d.drain(timeout_s=timeout)
@@ -540,6 +550,9 @@ def zero_reports_command(
     unit: Annotated[str | None, typer.Option(help="county or province code (default: the installation)")] = None,
     date: Annotated[str | None, typer.Option(help="YYYY-MM-DD (default: today, China time)")] = None,
     reminders: Annotated[bool, typer.Option("--reminders", help="list who must be reminded now instead")] = False,
+    send_reminders: Annotated[
+        bool, typer.Option("--send-reminders", help="queue the reminders due now in the outbox (once)")
+    ] = False,
 ) -> None:
     """Daily zero reports (每日零报告): townships still owing today's report, or the reminders to send."""
     import dataclasses
@@ -553,6 +566,14 @@ def zero_reports_command(
     now = dt.datetime.now(dt.UTC)
     day = dt.date.fromisoformat(date) if date else now.astimezone(CHINA).date()
     cal = calendar_from(settings)
+    if send_reminders:  # idempotent: what an earlier run (or the dispatcher) queued is not queued again
+        from geowarn.fieldwork import reminders as zr_reminders
+
+        lead = dt.timedelta(minutes=settings.zero_report_remind_before_minutes)
+        with db.write(actor="cli") as s:
+            sent = zr_reminders.send_due(s, scope, cal, settings.response_min_level, now, lead=lead)
+        sys.stdout.write(json.dumps(dataclasses.asdict(sent), ensure_ascii=False, indent=2, default=str) + "\n")
+        return
     with db.read() as s:
         if reminders:
             found = zero_reports.reminders(s, scope, day, cal, settings.response_min_level, now)

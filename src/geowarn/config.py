@@ -58,6 +58,11 @@ class Settings(BaseSettings):
     log_json: bool = False
     password_profile: Literal["rfc9106", "fast"] = "rfc9106"  # "fast" only in test mode
     token_ttl_hours: int = Field(default=12, ge=1, le=24 * 365)
+    # Verified bearer tokens are reused this long in each process (0: off); a token revoked or a user
+    # changed in another process keeps working at most this long there (geowarn.auth.token_cache).
+    token_cache_seconds: float = Field(default=5.0, ge=0, le=60)
+    # `geowarn serve` worker processes; 0: one per CPU on PostgreSQL, one on SQLite (single writer).
+    workers: int = Field(default=0, ge=0, le=64)
     data_dir: Path = Path("var")
     max_upload_mb: int = Field(default=200, ge=1)
     web_vendor_dir: Path | None = None  # front-end libraries (default: node_modules of the checkout)
@@ -99,6 +104,10 @@ class Settings(BaseSettings):
     zero_report_deadlines: str = Field(default="17:00", pattern=r"^\d{2}:\d{2}$")  # one report a day
     zero_report_response_deadlines: str = Field(default="08:00,17:00", pattern=r"^\d{2}:\d{2},\d{2}:\d{2}$")
     response_min_level: int = Field(default=3, ge=1, le=4)  # alert/product level of an orange response
+    # `geowarn dispatch` reminds townships that have not reported (zero_report.official template),
+    # this many minutes before each deadline (0: at the deadline).
+    zero_report_reminders: bool = True
+    zero_report_remind_before_minutes: int = Field(default=0, ge=0, le=12 * 60)
     patrol_max_distance_m: float = Field(default=300.0, gt=0)
     photo_max_mb: float = Field(default=10.0, gt=0)
     photo_max_pixels: int = Field(default=50_000_000, ge=1)

@@ -26,6 +26,7 @@ from geowarn.fieldwork.models import (
     WriteOffTarget,
     ZeroReport,
 )
+from geowarn.fieldwork.reminder_models import ZeroReportReminder
 from geowarn.inventory import summary as _register_summary  # noqa: F401  (registers the summary listener)
 from geowarn.inventory.models import (
     HazardSite,
@@ -102,4 +103,5 @@ __all__ = [
     "WriteOff",
     "WriteOffTarget",
     "ZeroReport",
+    "ZeroReportReminder",
 ]

@@ -140,6 +140,12 @@ def test_operators_edit_templates_in_a_sandbox(db: Database, world: W, client: T
     assert body == f"【示范县自然资源局】上村滑坡（HP001）红色警报，马上去上村小学避险点！回复{code}"
     listed = client.get("/api/dissemination/templates", headers=op).json()
     assert [o["key"] for o in listed["overrides"]] == ["site.resident.red"] and "site.resident" in listed["defaults"]
+    # the zero-report reminder (issue 7) has its own names: a warning's names are refused there
+    reminder = "/api/dissemination/templates/zero_report.official.short"
+    assert client.put(reminder, headers=op, json={"body": "{{ site_name }}"}).status_code == 422
+    r = client.put(reminder, headers=op, json={"body": "【{{ sender }}】{{ township }}请于{{ deadline }}前报零报告"})
+    assert r.status_code == 200, r.text
+    assert r.json()["sample"] == "【<sender>】<township>请于<deadline>前报零报告"
 
 
 def test_transfers_through_the_api_and_cap_and_feed(db: Database, world: W, client: TestClient) -> None:

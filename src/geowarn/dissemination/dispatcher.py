@@ -123,6 +123,7 @@ class Dispatcher:
         escalate_after_minutes: int | None = None,
         public_url: str = "",
         clock: Callable[[], int] = now_ms,
+        tasks: Sequence[Callable[[], object]] = (),
     ) -> None:
         self.db, self.channels, self.batch, self.lease_ms = db, channels, batch, int(lease_s * 1000)
         self.max_attempts, self.backoff_ms, self.clock = max_attempts, int(backoff_s * 1000), clock
@@ -132,6 +133,9 @@ class Dispatcher:
         self.public_url = public_url
         self.owner = f"{socket.gethostname()}:{os.getpid()}"
         self.stats = Stats()
+        #: Periodic work run with the housekeeping (zero-report reminders: geowarn.fieldwork.reminders);
+        #: each task decides itself whether anything is due, cheaply.
+        self.tasks = list(tasks)
 
     @classmethod
     def from_settings(cls, db: Database, settings: Settings, **kw: Any) -> Dispatcher:
@@ -379,6 +383,13 @@ class Dispatcher:
         self.stats.escalated += len(created)
         return len(created)
 
+    def run_tasks(self) -> None:
+        for task in self.tasks:
+            try:
+                task()
+            except Exception:  # one task's failure must not stop sending
+                log.exception("dispatcher task %r failed", task)
+
     def pending_due(self) -> int:
         from sqlalchemy import func
 
@@ -388,6 +399,7 @@ class Dispatcher:
     def drain(self, timeout_s: float = 60.0, idle_sleep_s: float = 0.05) -> Stats:
         """Send until nothing is pending or sending (or the timeout); for tests, benchmarks and ``--once``."""
         end = time.monotonic() + timeout_s
+        self.run_tasks()
         self.recover()
         while time.monotonic() < end:
             if self.run_once():
@@ -401,7 +413,8 @@ class Dispatcher:
         return self.stats
 
     def run(self, stop: threading.Event, interval_s: float = 0.2, housekeeping_s: float = 5.0) -> None:
-        """The dispatcher loop (``geowarn dispatch``): send, and every few seconds recover, poll, escalate."""
+        """The dispatcher loop (``geowarn dispatch``): send, and every few seconds recover, poll, escalate
+        and run the periodic tasks."""
         last = 0.0
         while not stop.is_set():
             busy = self.run_once()
@@ -412,6 +425,7 @@ class Dispatcher:
                     self.escalate()
                 except Exception:
                     log.exception("dispatcher housekeeping failed")
+                self.run_tasks()
                 last = time.monotonic()
             if not busy:
                 stop.wait(interval_s)

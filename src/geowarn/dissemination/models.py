@@ -79,7 +79,8 @@ class OutboxMessage(Base):
     __tablename__ = "dissemination_outbox"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    issue_id: Mapped[int] = mapped_column(ForeignKey("dissemination_issue.id"), index=True)
+    #: None for a message of no warning (a zero-report reminder, ``geowarn.fieldwork.reminders``).
+    issue_id: Mapped[int | None] = mapped_column(ForeignKey("dissemination_issue.id"), index=True)
     recipient_id: Mapped[int | None] = mapped_column(ForeignKey("dissemination_recipient.id"), index=True)
     channel: Mapped[str] = mapped_column(String(16))
     address: Mapped[str] = mapped_column(String(500))

@@ -58,6 +58,12 @@ CONTEXT_NAMES = (
     "issued",
 )
 
+#: The names a zero-report reminder template (``zero_report.*`` keys) may use: the county's sender, the
+#: person's name, the township, the day (``7月1日``), ``第1次``/``第2次`` on a two-report day (else empty),
+#: the deadline (``17:00``) and ``late`` (non-empty once the deadline has passed).
+REMINDER_NAMES = ("sender", "name", "township", "date", "slot_label", "deadline", "late")
+REMINDER_TYPE = "zero_report"
+
 _env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)
 
 
@@ -97,11 +103,13 @@ def compile_template(source: str) -> Template:
     return _env.from_string(source)
 
 
-def check(source: str) -> None:
-    """Refuse a template that does not compile or uses a name outside :data:`CONTEXT_NAMES`."""
+def check(source: str, key: str | None = None) -> None:
+    """Refuse a template that does not compile or uses a name outside :data:`CONTEXT_NAMES`
+    (:data:`REMINDER_NAMES` for a ``zero_report.*`` key)."""
+    names = REMINDER_NAMES if key is not None and key.startswith(REMINDER_TYPE + ".") else CONTEXT_NAMES
     try:
         tpl = compile_template(source)
-        tpl.render(**{k: "x" for k in CONTEXT_NAMES})
+        tpl.render(**{k: "x" for k in names})
     except TemplateError as exc:
         raise InvalidInput(f"template error: {exc}", message_zh=f"模板有误：{exc}") from exc
 
@@ -133,3 +141,17 @@ class TemplateSet:
             tpl = compile_template(self.source(warning_type, audience, level, kind, unit_code))
             self._cache[ck] = tpl
         return "".join(line.strip() for line in tpl.render(**context).splitlines())
+
+
+def render_reminder(templates: TemplateSet, channel: str, unit_code: str, context: dict[str, Any]) -> str:
+    """A zero-report reminder for one channel (keys ``zero_report.official[.short]``).
+
+    SMS-length aware: an SMS whose full text would need more than one part (70 UCS-2 characters,
+    3GPP TS 23.040) gets the short template instead, when that is shorter; other channels get the
+    full text.
+    """
+    full = templates.render(REMINDER_TYPE, "official", Level.NONE, "remind", unit_code, context)
+    if channel != "sms" or len(full) <= SMS_SINGLE:
+        return full
+    short = templates.render(REMINDER_TYPE, "official", Level.NONE, "short", unit_code, context)
+    return short if len(short) < len(full) else full

@@ -112,6 +112,7 @@ class MissingTownship(Public):
     overdue: int
     elevated: bool
     next_deadline: dt.datetime | None
+    reminded_at: dt.datetime | None = None  # last reminder queued for the day (提醒时间)
 
 
 class ZeroReportStatus(Public):

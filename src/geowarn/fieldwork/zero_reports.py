@@ -43,6 +43,7 @@ from geowarn.auth.scope import in_scope, unit_filter
 from geowarn.errors import Conflict, InvalidInput
 from geowarn.fieldwork.domain import CHINA, ZeroReportCalendar, in_flood_season, next_slot
 from geowarn.fieldwork.models import HazardEvent, ResponsePeriod, ZeroReport
+from geowarn.fieldwork.reminder_models import ZeroReportReminder
 from geowarn.fieldwork.schemas import ZeroReportIn
 from geowarn.inventory.models import Person
 from geowarn.warning.models import Alert
@@ -187,6 +188,7 @@ class TownshipState:
     overdue: int  # due reports whose deadline has passed and that are not in
     elevated: bool
     next_deadline: dt.datetime | None
+    reminded_at: dt.datetime | None = None  # the last reminder queued for the day (geowarn.fieldwork.reminders)
 
 
 @dataclass
@@ -265,6 +267,7 @@ def status(
     if not normal:
         return out
     out.complete = out.townships - (len(rows) - 1)
+    reminded = _reminded(session, scope_code, day) if len(rows) > 1 else {}
     shortfall = 0
     # A township's state depends only on (flag, reports sent): worked out once per pair, not per township.
     owes: dict[tuple[int, int], tuple[int, int, dt.datetime | None]] = {}
@@ -278,15 +281,30 @@ def status(
         n, overdue, next_deadline = known
         shortfall += n - min(got, n)
         if limit is None or len(out.missing) < limit:
-            out.missing.append(TownshipState(code, name, n, got, overdue, bool(flag), next_deadline))
+            ms = reminded.get(code)
+            when = dt.datetime.fromtimestamp(ms / 1000, dt.UTC) if ms is not None else None
+            out.missing.append(TownshipState(code, name, n, got, overdue, bool(flag), next_deadline, when))
     out.reported = out.required - shortfall
     return out
 
 
+def _reminded(session: Session, scope_code: str, day: dt.date) -> dict[str, int]:
+    """Township → when (epoch ms) it was last reminded of ``day``'s reports."""
+    r = ZeroReportReminder
+    rows = session.execute(
+        select(r.unit_code, func.max(r.reminded_ms))
+        .where(r.report_date == day, unit_filter(r.unit_code, scope_code))
+        .group_by(r.unit_code)
+    ).all()
+    return {code: int(ms) for code, ms in rows}
+
+
 # --- reminders -------------------------------------------------------------------------------------
 
-#: Who is reminded of a township's missing report: its duty officials, contacts and leaders (值班人员…).
-REMINDED_ROLES = ("duty_official", "contact", "leader")
+#: Who is reminded of a township's missing report: the township's own duty officials and contacts
+#: (值班人员、联络人: they file it); its leaders (分管领导) only when it has neither.
+REMINDED_ROLES = ("duty_official", "contact")
+FALLBACK_ROLES = ("leader",)
 
 
 @dataclass(frozen=True, slots=True)
@@ -310,21 +328,26 @@ class Reminder:
     text: str
 
 
-def _contacts(session: Session, townships: Iterable[str]) -> dict[str, list[Contact]]:
+def contacts(session: Session, townships: Iterable[str]) -> dict[str, list[Contact]]:
+    """The people responsible for each township's zero report (:data:`REMINDED_ROLES`, registered at the
+    township itself with a phone; :data:`FALLBACK_ROLES` when there are none), in id order."""
     codes = sorted(set(townships))
     out: dict[str, list[Contact]] = {c: [] for c in codes}
-    if not codes:
-        return out
-    people = session.execute(
-        select(Person.id, Person.name, Person.phone, Person.roles, Person.unit_code).where(
-            Person.active.is_(True), Person.phone.is_not(None), func.substr(Person.unit_code, 1, 9).in_(codes)
-        )
-    ).all()
-    for pid, name, phone, roles, unit in people:
-        chosen = tuple(r for r in (roles or []) if r in REMINDED_ROLES)
-        if chosen and phone and unit[:9] in out:
-            out[unit[:9]].append(Contact(pid, name, phone, chosen))
-    return out
+    fallback: dict[str, list[Contact]] = {c: [] for c in codes}
+    for k in range(0, len(codes), 500):
+        people = session.execute(
+            select(Person.id, Person.name, Person.phone, Person.roles, Person.unit_code)
+            .where(Person.active.is_(True), Person.phone.is_not(None), Person.unit_code.in_(codes[k : k + 500]))
+            .order_by(Person.id)
+        ).all()
+        for pid, name, phone, roles, unit in people:
+            if not phone:
+                continue
+            if chosen := tuple(r for r in (roles or []) if r in REMINDED_ROLES):
+                out[unit].append(Contact(pid, name, phone, chosen))
+            elif chosen := tuple(r for r in (roles or []) if r in FALLBACK_ROLES):
+                fallback[unit].append(Contact(pid, name, phone, chosen))
+    return {c: people or fallback[c] for c, people in out.items()}
 
 
 def reminders(
@@ -340,7 +363,7 @@ def reminders(
     """Townships to remind now: a report is overdue, or the next deadline is less than ``within`` away."""
     state = status(session, scope_code, day, calendar, min_level, now)
     due = [m for m in state.missing if m.overdue or (m.next_deadline is not None and m.next_deadline - now <= within)]
-    people = _contacts(session, (m.code for m in due))
+    people = contacts(session, (m.code for m in due))
     out = []
     for m in due:
         when = m.next_deadline.astimezone(CHINA).strftime("%H:%M") if m.next_deadline else None
@@ -364,8 +387,8 @@ def remind_missing(
 ) -> int:
     """Hand each township owing a zero report today to ``send`` (the dissemination channels); the count.
 
-    This is the seam for ``geowarn.dissemination``: it decides how (SMS, app push, voice call) and
-    records delivery; this function only decides who must be reminded and with what text.
+    A seam for custom senders; the scheduled path that writes the dissemination outbox at each
+    deadline, idempotently, is :func:`geowarn.fieldwork.reminders.send_due`.
     """
     now = now or dt.datetime.now(dt.UTC)
     found = reminders(session, scope_code, now.astimezone(CHINA).date(), calendar, min_level, now)

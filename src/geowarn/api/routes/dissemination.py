@@ -293,6 +293,7 @@ def list_templates(session: ReadSession, user: Reader) -> Response:
             "defaults": templates.defaults()["templates"],
             "actions": templates.defaults()["actions"],
             "names": list(templates.CONTEXT_NAMES),
+            "reminder_names": list(templates.REMINDER_NAMES),
             "overrides": [
                 {"id": t.id, "unit_code": t.unit_code, "key": t.key, "body": t.body, "updated_by": t.updated_by}
                 for t in rows
@@ -310,13 +311,15 @@ class TemplateIn(BaseModel):
 def put_template(key: str, body: TemplateIn, session: WriteSession, user: Warner) -> Response:
     """Store an operator's template for a unit (default: the caller's) and below; checked before saving."""
     parts = key.split(".")
-    if len(parts) < 2 or parts[0] not in ("site", "regional") or len(key) > 60:
+    if len(parts) < 2 or parts[0] not in ("site", "regional", templates.REMINDER_TYPE) or len(key) > 60:
         raise InvalidInput(
-            f"bad template key {key!r}", message_zh="模板键应为 <site|regional>.<受众>[.<颜色>][.<类型>]"
+            f"bad template key {key!r}",
+            message_zh="模板键应为 <site|regional>.<受众>[.<颜色>][.<类型>] 或 zero_report.official[.short]",
         )
     unit = body.unit_code or user.unit_code
     check_unit(session, user, unit)
-    templates.check(body.body)
+    templates.check(body.body, key)
+    names = templates.REMINDER_NAMES if parts[0] == templates.REMINDER_TYPE else templates.CONTEXT_NAMES
     t = session.scalar(select(TemplateOverride).where(TemplateOverride.unit_code == unit, TemplateOverride.key == key))
     if t is None:
         t = TemplateOverride(unit_code=unit, key=key, body=body.body, updated_by=user.username)
@@ -324,9 +327,7 @@ def put_template(key: str, body: TemplateIn, session: WriteSession, user: Warner
     else:
         t.body, t.updated_by = body.body, user.username
     session.flush()
-    sample = " ".join(
-        templates.compile_template(body.body).render(**{k: f"<{k}>" for k in templates.CONTEXT_NAMES}).split()
-    )
+    sample = " ".join(templates.compile_template(body.body).render(**{k: f"<{k}>" for k in names}).split())
     return json_response(
         {
             "id": t.id,

@@ -42,7 +42,7 @@ export async function render(view, ctx) {
       const state = m ? (m.overdue ? "逾期未报" : "待报") : st.in_season ? "已报齐" : "非汛期，无需报告";
       return `<tr data-town="${code}" class="${m ? (m.overdue ? "missing overdue" : "missing") : ""}">
         <td>${esc(towns[code] || (m && m.name) || code)}</td><td>${m ? `${m.reported}/${m.required}` : "—"}</td>
-        <td>${esc(state)}${m && m.elevated ? " <span class='level level-orange'>响应中</span>" : ""}</td>
+        <td>${esc(state)}${m && m.elevated ? " <span class='level level-orange'>响应中</span>" : ""}${m && m.reminded_at ? ` <small class="reminded">已提醒 ${esc(fmtChina(m.reminded_at))}</small>` : ""}</td>
         <td>${m && m.next_deadline ? esc(fmtChina(m.next_deadline)) : "—"}</td>
         <td><button class="secondary card-pdf" data-kind="sites">隐患点明白卡</button>
             <button class="secondary card-pdf" data-kind="households">避险明白卡</button></td></tr>`;
