@@ -15,8 +15,11 @@
   ``geowarn demo``, the replay's warnings are sent through the built-in local gateway before the shots, and
   one abnormal patrol is reported through the API (the demo world has no field reports of its own).
 
+``--workers N`` serves with N uvicorn processes (default as ``geowarn serve``: one per CPU on PostgreSQL,
+one on SQLite); ``--load-only`` runs the API load test alone, without the browser.
+
 Run: ``.venv/bin/python -m bench.bench_ui [--backend sqlite|postgresql] [--sites 300000] [--repeat 5]
-[--seconds 30] [--rate 200] [--screenshots]``
+[--seconds 30] [--rate 200] [--workers N] [--load-only] [--screenshots]``
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import argparse
 import asyncio
 import datetime as dt
 import json
+import os
 import statistics
 import time
 import uuid
@@ -201,8 +205,12 @@ async def _load(base: str, tok: str, rate: float, seconds: float, connections: i
     }
     out: dict[str, list[float]] = {p: [] for p in MAP_CALLS}
     conns = [await _conn(host, int(port)) for _ in range(connections)]
-    for p in MAP_CALLS:  # warm-up, not counted
-        assert await _get(*conns[0], requests[p]) == 200
+
+    async def warm(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        for p in MAP_CALLS:  # every connection, so every worker process has served each call once
+            assert await _get(reader, writer, requests[p]) == 200
+
+    await asyncio.gather(*(warm(r, w) for r, w in conns))  # not counted
     n = int(rate * seconds)
     queue: asyncio.Queue[int] = asyncio.Queue()
     errors = 0
@@ -321,10 +329,18 @@ def screenshots(browser: Any, base: str, summary: DemoSummary, db: Database) -> 
     return [*written, "phone"]
 
 
+def workers(args: argparse.Namespace, backend: str) -> int:
+    """As ``geowarn serve`` without ``--workers``: one process per CPU on PostgreSQL, one on SQLite."""
+    if args.workers:
+        return int(args.workers)
+    return (os.cpu_count() or 1) if backend == "postgresql" else 1
+
+
 def run(args: argparse.Namespace, backend: str, browser: Any) -> dict[str, Any]:
     from geowarn.demo.live import start_demo_network
 
-    result: dict[str, Any] = {"backend": backend}
+    result: dict[str, Any] = {"backend": backend, "workers": workers(args, backend)}
+    env = {"UVICORN_WORKERS": str(result["workers"])}
     with fresh_database(backend) as db:
         summary = build_demo_county(db, seed=2021)
         live, _ = start_demo_network(db, event=True, speed=20_000, start=True)
@@ -335,20 +351,24 @@ def run(args: argparse.Namespace, backend: str, browser: Any) -> dict[str, Any]:
             live.stop()
         if args.screenshots:
             send_warnings(db)
-        server, base = serve_app(db.url)
+        server, base = serve_app(db.url, **env)
         try:
             tok = token(base, summary)
-            if args.screenshots:
+            if args.screenshots and browser is not None:
                 result["screenshots"] = screenshots(browser, base, summary, db)
-            paints = [first_paint(browser, base, tok) for _ in range(args.repeat)]
-            result["demo_fmp"] = (statistics.median(p for p, _ in paints), paints[0][1])
-            result["load"] = [row for rate in args.rate for row in load_rows(backend, base, tok, rate, args.seconds)]
+            if browser is not None:
+                paints = [first_paint(browser, base, tok) for _ in range(args.repeat)]
+                result["demo_fmp"] = (statistics.median(p for p, _ in paints), paints[0][1])
+            label = f"{backend}, {result['workers']} worker{'s' if result['workers'] > 1 else ''}"
+            result["uptime"] = os.getloadavg()
+            result["load"] = [row for rate in args.rate for row in load_rows(label, base, tok, rate, args.seconds)]
+            result["uptime_after"] = os.getloadavg()
         finally:
             server.terminate()
             server.wait(timeout=30)
-        if args.sites:
+        if args.sites and browser is not None:
             add_sites(db, args.sites - summary.hazard_sites - summary.steep_slopes)
-            server, base = serve_app(db.url)
+            server, base = serve_app(db.url, **env)
             try:
                 tok = token(base, summary)
                 t = []
@@ -375,24 +395,34 @@ def main() -> None:
     ap.add_argument("--rate", type=float, nargs="*", default=[200.0], help="requests/s of the load test (none: skip)")
     ap.add_argument("--seconds", type=float, default=30.0)
     ap.add_argument("--screenshots", action="store_true")
+    ap.add_argument("--workers", type=int, default=0, help="uvicorn processes (0: as geowarn serve)")
+    ap.add_argument("--load-only", action="store_true", help="the API load test alone, no browser")
     args = ap.parse_args()
-    from playwright.sync_api import sync_playwright
 
     results = []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            for backend in args.backend or ["sqlite", "postgresql"]:
-                results.append(run(args, backend, browser))
-        finally:
-            browser.close()
+    if args.load_only:
+        for backend in args.backend or ["sqlite", "postgresql"]:
+            results.append(run(args, backend, None))
+    else:
+        from playwright.sync_api import sync_playwright
+
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            try:
+                for backend in args.backend or ["sqlite", "postgresql"]:
+                    results.append(run(args, backend, browser))
+            finally:
+                browser.close()
     print(f"Web UI ({machine()}, {dt.date.today().isoformat()}; Chromium headless, software rendering):\n")
     rows = []
     for r in results:
+        if "demo_fmp" not in r:
+            continue
         rows.append([r["backend"], f"demo county ({r['demo_fmp'][1]} sites)", f"**{r['demo_fmp'][0]:.0f} ms**"])
         if "big_fmp" in r:
             rows.append([r["backend"], f"{r['big_fmp'][1]:,} sites", f"**{r['big_fmp'][0]:.0f} ms**"])
-    print(table(["backend", "map", "first meaningful paint (median)"], rows))
+    if rows:
+        print(table(["backend", "map", "first meaningful paint (median)"], rows))
     pans = [r for r in results if "pan" in r]
     if pans:
         print()
@@ -408,6 +438,9 @@ def main() -> None:
     if loads:
         print(f"\nThe map's API calls for {args.seconds:.0f} s at each rate (open loop, demo county):\n")
         print(table(["backend", "rate", "call", "requests", "p50 ms", "p95 ms", "p99 ms", "max ms"], loads))
+        for r in results:
+            if "uptime" in r:
+                print(f"load average ({r['backend']}): before {r['uptime']}, after {r['uptime_after']}")
     for r in results:
         if r.get("screenshots"):
             print(

@@ -4,7 +4,8 @@
 * ``WriteSession`` — a writing session acting for the caller (``db.write(actor=user)``), so the
   audit log names the user; it commits when the route returns, before the response is sent, so
   a failed commit becomes an error response rather than a lost write.
-* ``CurrentUser``  — the user of the ``Authorization: Bearer gw_…`` token (401 otherwise).
+* ``CurrentUser``  — the user of the ``Authorization: Bearer gw_…`` token (401 otherwise); verified
+  tokens are reused for ``Settings.token_cache_seconds`` (``geowarn.auth.token_cache``).
 * ``require(Permission.X)`` — 403 unless the caller's role has the permission.
 """
 
@@ -21,6 +22,7 @@ from sqlalchemy.orm import Session
 from geowarn.auth import tokens
 from geowarn.auth.models import User
 from geowarn.auth.roles import ROLE_ZH, Permission, Role, has_permission
+from geowarn.config import Settings, get_settings
 from geowarn.db import Database, get_database
 from geowarn.errors import AuthenticationFailed, PermissionDenied
 
@@ -43,17 +45,15 @@ class Caller:
     token_id: int
 
 
-def current_caller(db: DbDep, token: Annotated[str | None, Depends(oauth2_scheme)]) -> Caller:
+def app_settings(request: Request) -> Settings:
+    settings: Settings | None = getattr(request.app.state, "settings", None)
+    return settings if settings is not None else get_settings()
+
+
+def current_caller(request: Request, db: DbDep, token: Annotated[str | None, Depends(oauth2_scheme)]) -> Caller:
     if not token:
         raise AuthenticationFailed("a bearer token is required", message_zh="请先登录")
-    with db.read() as s:
-        record = tokens.lookup(s, token)
-        user = record.user
-        token_id, stale = record.id, tokens.needs_touch(record)
-        s.expunge(user)
-    if stale:
-        with db.write() as w:
-            tokens.touch(w, token_id)
+    token_id, user = tokens.verify(db, token, cache_seconds=app_settings(request).token_cache_seconds)
     return Caller(user, token_id)
 
 

@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from geowarn.auth import token_cache
 from geowarn.auth.models import ApiToken, User
-from geowarn.db import utcnow
+from geowarn.db import Database, utcnow
 from geowarn.errors import AuthenticationFailed
 
 PREFIX = "gw_"
@@ -96,6 +97,39 @@ def lookup(session: Session, secret: str, now: dt.datetime | None = None) -> Api
     return record
 
 
+def verify(
+    db: Database, secret: str, *, cache_seconds: float = 0.0, now: dt.datetime | None = None
+) -> tuple[int, User]:
+    """The token id and a detached copy of the user of a live token, or ``AuthenticationFailed``.
+
+    With ``cache_seconds > 0`` a verified token is reused from ``token_cache.CACHE`` for that long
+    (expiry still checked exactly on each use; see that module for what revocation then means).
+    The token's ``last_used_at`` is written at most every ``TOUCH_INTERVAL``.
+    """
+    if not secret.startswith(PREFIX) or len(secret) > 200:
+        raise _INVALID
+    now = now or utcnow()
+    digest = hash_token(secret)
+    cache = token_cache.CACHE
+    if cache_seconds > 0:
+        hit = cache.get(db.url, digest, now)
+        if hit is not None:
+            return hit.token_id, hit.user()
+    generation = cache.generation
+    with db.read() as s:
+        record = lookup(s, secret, now)
+        user = record.user
+        token_id, expires, stale = record.id, as_utc(record.expires_at), needs_touch(record, now)
+        s.expunge(user)
+    if stale:
+        with db.write() as w:
+            touch(w, token_id, now)
+    if cache_seconds > 0:
+        cache.put(db.url, digest, token_id=token_id, user=user, expires_at=expires, ttl_s=cache_seconds,
+                  generation=generation)  # fmt: skip
+    return token_id, user
+
+
 def needs_touch(record: ApiToken, now: dt.datetime | None = None) -> bool:
     last = as_utc(record.last_used_at)
     return last is None or (now or utcnow()) - last >= TOUCH_INTERVAL
@@ -107,8 +141,11 @@ def touch(session: Session, token_id: int, now: dt.datetime | None = None) -> No
 
 
 def revoke(session: Session, token_id: int) -> None:
+    """Revoke a token; this process's token cache forgets it at once and again at commit."""
     session.execute(update(ApiToken).where(ApiToken.id == token_id).values(revoked=True))
+    token_cache.forget_token(session, token_id)
 
 
 def revoke_all(session: Session, user_id: int) -> None:
     session.execute(update(ApiToken).where(ApiToken.user_id == user_id).values(revoked=True))
+    token_cache.forget_user(session, user_id)

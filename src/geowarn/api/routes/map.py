@@ -3,10 +3,15 @@
 The register's own routes page through full records; the map needs every site of a county or a
 province at once (300,000 points), so ``/map/sites`` sends columns of numbers with small lookup
 tables instead of one object per site. Boundaries, zones and stations are GeoJSON or short lists.
+
+Every layer carries an ``ETag`` (a hash of its body) with ``Cache-Control: private, no-cache``: a browser
+keeps the layer and revalidates it with ``If-None-Match``, and gets ``304 Not Modified`` without the
+body while the layer is unchanged (RFC 9110 §8.8.3, §13.1.2; RFC 9111 §5.2.2.4).
 """
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable
 from typing import Annotated, Any
@@ -45,8 +50,12 @@ def _sql(conn: Any, sql: str) -> str:
     return sql if conn.dialect.name == "sqlite" else sql.replace("?", "%s")
 
 
-def _cache(request: Request) -> dict[tuple[str, str], tuple[Any, bytes]]:
-    cache: dict[tuple[str, str], tuple[Any, bytes]] | None = getattr(request.app.state, "map_cache", None)
+_Entry = tuple[Any, bytes, str]  # (freshness: deadline or ("stamp", stamp), body, ETag)
+_HEADERS = {"Cache-Control": "private, no-cache", "Vary": "Authorization"}
+
+
+def _cache(request: Request) -> dict[tuple[str, str], _Entry]:
+    cache: dict[tuple[str, str], _Entry] | None = getattr(request.app.state, "map_cache", None)
     if cache is None:
         cache = {}
         request.app.state.map_cache = cache
@@ -65,13 +74,25 @@ def _cached(request: Request, user: User, key: str, build: Callable[[], Any], st
     hit = cache.get((key, user.unit_code))
     fresh = hit is not None and (hit[0] == ("stamp", stamp) if stamp is not None else hit[0] > now)
     if hit is not None and fresh:
-        body = hit[1]
+        _, body, etag = hit
     else:
         body = orjson.dumps(build(), option=orjson.OPT_SERIALIZE_NUMPY)
+        etag = '"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"'
         if len(cache) >= CACHE_ENTRIES:
             cache.clear()
-        cache[(key, user.unit_code)] = (("stamp", stamp) if stamp is not None else now + CACHE_SECONDS, body)
-    return Response(body, media_type="application/json", headers={"Cache-Control": "private, no-cache"})
+        cache[(key, user.unit_code)] = (("stamp", stamp) if stamp is not None else now + CACHE_SECONDS, body, etag)
+    headers = {**_HEADERS, "ETag": etag}
+    if _matches(request.headers.get("if-none-match"), etag):
+        return Response(status_code=304, headers=headers)
+    return Response(body, media_type="application/json", headers=headers)
+
+
+def _matches(if_none_match: str | None, etag: str) -> bool:
+    """RFC 9110 §13.1.2: ``*`` or any listed tag equal to ``etag`` under weak comparison."""
+    if not if_none_match:
+        return False
+    tags = [t.strip() for t in if_none_match.split(",")]
+    return "*" in tags or etag in (t.removeprefix("W/") for t in tags)
 
 
 def _index(values: tuple[Any, ...]) -> tuple[list[Any], list[int]]:
