@@ -6,6 +6,7 @@ answered as not found.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response
@@ -15,6 +16,7 @@ from sqlalchemy import func, select
 from geowarn.api.deps import Reader, ReadSession, WriteSession, require
 from geowarn.api.routes.monitoring_common import when_ms
 from geowarn.api.routes.monitoring_data import json_response
+from geowarn.api.rows import page_rows
 from geowarn.api.schemas.monitoring import iso_ms
 from geowarn.api.scoping import check_ref, get_scoped, scope_filter
 from geowarn.auth.models import User
@@ -35,17 +37,45 @@ Warner = Annotated[User, require(Permission.WARN)]
 KIND_ZH = {service.SITE_RULE: "监测预警", service.DEVICE_OFFLINE: "设备离线"}
 
 
-def alert_json(a: Alert, site: tuple[str, str] | None = None) -> dict[str, Any]:
-    level = Level(a.level)
+#: The alert columns the JSON is made of, in the order ``_alert_doc`` unpacks them: the list reads
+#: these as plain rows (the map asks for every open alert on each load), one alert reads its object.
+_FIELDS = (
+    "id", "kind", "status", "level", "max_level", "site_id", "device_id", "rule_id", "rule_name", "unit_code",
+    "opened_ms", "updated_ms", "closed_ms", "reason", "forecast", "flaps", "acknowledged_ms", "acknowledged_by",
+    "ack_comment",
+)  # fmt: skip
+#: The list's statement without its filters, built once (a ``Select`` is immutable; each ``where``
+#: copies it). Table columns, not ORM attributes: SQLAlchemy matches a cached statement's result
+#: columns to a new statement's by comparing them, which costs more with the ORM's annotated ones.
+_ALERT, _SITE = Alert.__table__.c, HazardSite.__table__.c
+_LIST = (
+    select(*(_ALERT[f] for f in _FIELDS), _SITE.code, _SITE.name)
+    .select_from(Alert.__table__.outerjoin(HazardSite.__table__, _SITE.id == _ALERT.site_id))
+    .order_by(_ALERT.opened_ms.desc(), _ALERT.id.desc())
+)
+_OPEN_BY_LEVEL = select(_ALERT.level, func.count()).where(_ALERT.status == "open").group_by(_ALERT.level)
+
+
+def _alert_doc(r: Sequence[Any]) -> dict[str, Any]:
+    """The JSON of an alert from the values of ``_FIELDS`` followed by its site's code and name."""
+    (ident, kind, status, lv, max_level, site_id, device_id, rule_id, rule_name, unit_code, opened_ms, updated_ms,
+     closed_ms, reason, forecast, flaps, acknowledged_ms, acknowledged_by, ack_comment, site_code,
+     site_name) = r  # fmt: skip
+    level = Level(lv)
     return {
-        "id": a.id, "kind": a.kind, "kind_zh": KIND_ZH.get(a.kind, a.kind), "status": a.status,
-        "level": a.level, "colour": level.colour, "level_zh": level.site_label, "max_level": a.max_level,
-        "site_id": a.site_id, "site_code": site[0] if site else None, "site_name": site[1] if site else None,
-        "device_id": a.device_id, "rule_id": a.rule_id, "rule_name": a.rule_name, "unit_code": a.unit_code,
-        "opened": iso_ms(a.opened_ms), "updated": iso_ms(a.updated_ms), "closed": iso_ms(a.closed_ms),
-        "reason": a.reason, "forecast": a.forecast, "flaps": a.flaps, "acknowledged": iso_ms(a.acknowledged_ms),
-        "acknowledged_by": a.acknowledged_by, "ack_comment": a.ack_comment,
+        "id": ident, "kind": kind, "kind_zh": KIND_ZH.get(kind, kind), "status": status,
+        "level": lv, "colour": level.colour, "level_zh": level.site_label, "max_level": max_level,
+        "site_id": site_id, "site_code": site_code, "site_name": site_name,
+        "device_id": device_id, "rule_id": rule_id, "rule_name": rule_name, "unit_code": unit_code,
+        "opened": iso_ms(opened_ms), "updated": iso_ms(updated_ms), "closed": iso_ms(closed_ms),
+        "reason": reason, "forecast": forecast, "flaps": flaps, "acknowledged": iso_ms(acknowledged_ms),
+        "acknowledged_by": acknowledged_by, "ack_comment": ack_comment,
     }  # fmt: skip
+
+
+def alert_json(a: Alert, site: tuple[str, str] | None = None) -> dict[str, Any]:
+    """One alert as JSON (with its site's code and name when given)."""
+    return _alert_doc([*(getattr(a, f) for f in _FIELDS), *(site if site else (None, None))])
 
 
 @router.get("")
@@ -63,35 +93,24 @@ def list_alerts(
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> Response:
     """Alerts in the caller's scope, newest first, filtered by status, level, kind, site, unit and time."""
-    stmt = (
-        select(Alert, HazardSite.code, HazardSite.name)
-        .outerjoin(HazardSite, HazardSite.id == Alert.site_id)
-        .where(scope_filter(Alert, user), Alert.max_level >= min_level)
-        .order_by(Alert.opened_ms.desc(), Alert.id.desc())
-    )
+    stmt = _LIST.where(scope_filter(_ALERT, user), _ALERT.max_level >= min_level)
     if status:
-        stmt = stmt.where(Alert.status == status)
+        stmt = stmt.where(_ALERT.status == status)
     if kind:
-        stmt = stmt.where(Alert.kind == kind)
+        stmt = stmt.where(_ALERT.kind == kind)
     if site_id is not None:
-        stmt = stmt.where(Alert.site_id == site_id)
+        stmt = stmt.where(_ALERT.site_id == site_id)
     if unit:
-        stmt = stmt.where(unit_filter(Alert.unit_code, unit))
+        stmt = stmt.where(unit_filter(_ALERT.unit_code, unit))
     if since:
-        stmt = stmt.where(Alert.opened_ms >= when_ms(since, "since"))
+        stmt = stmt.where(_ALERT.opened_ms >= when_ms(since, "since"))
     if until:
-        stmt = stmt.where(Alert.opened_ms < when_ms(until, "until"))
-    total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
-    counts = dict(
-        session.execute(
-            select(Alert.level, func.count())
-            .where(scope_filter(Alert, user), Alert.status == "open")
-            .group_by(Alert.level)
-        ).all()
-    )
-    items = [alert_json(a, (c, n) if c else None) for a, c, n in session.execute(stmt.limit(limit).offset(offset))]
+        stmt = stmt.where(_ALERT.opened_ms < when_ms(until, "until"))
+    rows, total = page_rows(session, stmt, limit, offset)
+    counts = dict(session.connection().execute(_OPEN_BY_LEVEL.where(scope_filter(_ALERT, user))).all())
+    items = [_alert_doc(r) if r[-2] else _alert_doc((*r[:-2], None, None)) for r in rows]
     open_by_level = {Level(lv).colour: int(counts.get(lv, 0)) for lv in (1, 2, 3, 4)}
-    return json_response({"items": items, "total": int(total), "limit": limit, "offset": offset,
+    return json_response({"items": items, "total": total, "limit": limit, "offset": offset,
                           "open_by_level": open_by_level})  # fmt: skip
 
 

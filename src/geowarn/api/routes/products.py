@@ -6,17 +6,19 @@ then updates and the lift, each a new version. Every route is scoped to the call
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from geowarn.api.deps import Reader, ReadSession, WriteSession, require
 from geowarn.api.geojson import feature, feature_collection, to_multipolygon
 from geowarn.api.routes.monitoring_common import when_ms
 from geowarn.api.routes.monitoring_data import json_response
+from geowarn.api.rows import page_rows
 from geowarn.api.schemas.monitoring import iso_ms
 from geowarn.api.scoping import check_unit, get_scoped, not_found, scope_filter
 from geowarn.auth.models import User
@@ -32,14 +34,29 @@ router = APIRouter(prefix="/products", tags=["warning: regional products"])
 Warner = Annotated[User, require(Permission.WARN)]
 
 
-def product_json(p: RegionalProduct, *, versions: bool = False) -> dict[str, Any]:
-    level = Level(p.level)
-    doc: dict[str, Any] = {
-        "id": p.id, "code": p.code, "unit_code": p.unit_code, "title": p.title, "status": p.status,
-        "status_zh": wf.STATE_ZH.get(p.status, p.status), "level": p.level, "colour": level.colour,
-        "level_zh": level.regional_label, "current_version": p.current_version, "created": iso_ms(p.created_ms),
-        "created_by": p.created_by, "issued": iso_ms(p.issued_ms), "lifted": iso_ms(p.lifted_ms),
+#: The product columns its JSON is made of, in the order ``_product_doc`` unpacks them: the list
+#: reads these as plain rows (the map asks for it on each load), one product reads its object.
+_FIELDS = ("id", "code", "unit_code", "title", "status", "level", "current_version", "created_ms", "created_by",
+           "issued_ms", "lifted_ms")  # fmt: skip
+#: The list's statement without its filters, built once, of table columns (see ``alerts._LIST``).
+_PRODUCT = RegionalProduct.__table__.c
+_LIST = select(*(_PRODUCT[f] for f in _FIELDS)).order_by(_PRODUCT.created_ms.desc(), _PRODUCT.id.desc())
+
+
+def _product_doc(r: Sequence[Any]) -> dict[str, Any]:
+    """The JSON of a product (without its versions) from the values of ``_FIELDS``."""
+    ident, code, unit_code, title, status, lv, current_version, created_ms, created_by, issued_ms, lifted_ms = r
+    level = Level(lv)
+    return {
+        "id": ident, "code": code, "unit_code": unit_code, "title": title, "status": status,
+        "status_zh": wf.STATE_ZH.get(status, status), "level": lv, "colour": level.colour,
+        "level_zh": level.regional_label, "current_version": current_version, "created": iso_ms(created_ms),
+        "created_by": created_by, "issued": iso_ms(issued_ms), "lifted": iso_ms(lifted_ms),
     }  # fmt: skip
+
+
+def product_json(p: RegionalProduct, *, versions: bool = False) -> dict[str, Any]:
+    doc = _product_doc([getattr(p, f) for f in _FIELDS])
     if versions:
         doc["versions"] = [version_json(v) for v in p.versions]
     return doc
@@ -100,13 +117,11 @@ def list_products(
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> Response:
     """Products in scope, newest first."""
-    stmt = select(RegionalProduct).where(scope_filter(RegionalProduct, user))
+    stmt = _LIST.where(scope_filter(_PRODUCT, user))
     if status:
-        stmt = stmt.where(RegionalProduct.status == status)
-    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
-    rows = session.scalars(stmt.order_by(RegionalProduct.created_ms.desc(), RegionalProduct.id.desc())
-                           .limit(limit).offset(offset))  # fmt: skip
-    return json_response({"items": [product_json(p) for p in rows], "total": int(total)})
+        stmt = stmt.where(_PRODUCT.status == status)
+    rows, total = page_rows(session, stmt, limit, offset)
+    return json_response({"items": [_product_doc(r) for r in rows], "total": total})
 
 
 @router.post("", status_code=201)
