@@ -29,7 +29,7 @@ from geowarn.errors import AuthenticationFailed, PermissionDenied
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/auth/token", auto_error=False)
 
 
-def get_db(request: Request) -> Database:
+async def get_db(request: Request) -> Database:  # async: no I/O, so no thread hop
     db: Database | None = getattr(request.app.state, "db", None)
     return db if db is not None else get_database()
 
@@ -57,7 +57,7 @@ def current_caller(request: Request, db: DbDep, token: Annotated[str | None, Dep
     return Caller(user, token_id)
 
 
-def current_user(caller: Annotated[Caller, Depends(current_caller)]) -> User:
+async def current_user(caller: Annotated[Caller, Depends(current_caller)]) -> User:
     return caller.user
 
 
@@ -68,7 +68,7 @@ CurrentUser = Annotated[User, Depends(current_user)]
 def require(permission: Permission) -> Any:
     """A dependency (``Depends``) giving the current user if their role has ``permission``."""
 
-    def check(user: CurrentUser) -> User:
+    async def check(user: CurrentUser) -> User:  # async: a pure check, run without a thread hop
         if not has_permission(user.role, permission):
             try:
                 role_zh = ROLE_ZH[Role(user.role)]
