@@ -10,7 +10,8 @@ import pytest
 from geowarn.demo.event import TyphoonEvent
 from geowarn.errors import InvalidInput
 from geowarn.warning.engine import SensorInfo, Series, SiteInfo
-from geowarn.warning.evaluate import RuleEvaluator, evaluate_rule, rule_lookback_ms, site_data
+from geowarn.warning.evaluate import evaluate_rule, site_data
+from geowarn.warning.evaluator import RuleEvaluator, rule_lookback_ms
 from geowarn.warning.levels import Level
 from geowarn.warning.ruleset import default_rules, load_rules_yaml, merge, parse_rules
 

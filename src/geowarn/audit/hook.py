@@ -127,19 +127,31 @@ def record(
     changes: dict[str, Any],
 ) -> None:
     """Write one explicit entry (for bulk work that bypasses the ORM)."""
+    _write(session, [(action, entity, entity_id, unit_code, changes)])
+
+
+def record_created(session: Session, entity: str, rows: list[tuple[str | None, str | None, dict[str, Any]]]) -> None:
+    """One "create" entry per row (entity id, unit, column values) of a bulk insert that bypassed the ORM:
+    the same entry the flush hook writes for an ORM insert (non-empty fields, secrets and personal data
+    masked), in one statement."""
+    _write(
+        session,
+        [("create", entity, entity_id, unit, {k: _plain(k, v) for k, v in values.items()
+                                               if v is not None and k not in _SKIP_FIELDS})
+         for entity_id, unit, values in rows],
+    )  # fmt: skip
+
+
+def _write(session: Session, entries: list[tuple[str, str, str | None, str | None, dict[str, Any]]]) -> None:
+    if not entries:
+        return
     actor, actor_id = actor_of(session)
+    at = utcnow()
     session.connection().execute(
         insert(AuditEntry),
         [
-            {
-                "at": utcnow(),
-                "actor": actor,
-                "actor_id": actor_id,
-                "action": action,
-                "entity": entity,
-                "entity_id": entity_id,
-                "unit_code": unit_code,
-                "changes": changes,
-            }
+            {"at": at, "actor": actor, "actor_id": actor_id, "action": action, "entity": entity,
+             "entity_id": entity_id, "unit_code": unit_code, "changes": changes}
+            for action, entity, entity_id, unit_code, changes in entries
         ],
-    )
+    )  # fmt: skip

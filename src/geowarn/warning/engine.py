@@ -2,8 +2,10 @@
 
 The ingestion path calls :meth:`SiteWarningEngine.on_stored` after each commit with the new rows;
 the engine maps sensors to sites, queues the sites, and a worker thread (or :meth:`drain` in tests
-and batch jobs) loads each site's recent history in one query, evaluates its rules and brings the
-alerts of the whole batch in line at once, with their messages, in one transaction
+and batch jobs) loads the batch's recent history in one query (``warning.history``), evaluates the
+rules of all its sites, each at its own data time (rainfall rules across sites at once,
+``warning.batch_tracks``), and brings the alerts of the whole batch in line at once, with their
+messages, in one transaction
 (``warning.transitions``). Evaluation time is the data time (the newest reading), so a
 replayed or late batch gives the same alerts as live data would have.
 """
@@ -26,6 +28,9 @@ from geowarn.db import Database
 from geowarn.inventory.models import HazardSite
 from geowarn.monitoring.models import Device, MonitoringStation, Sensor
 from geowarn.warning import alerts, transitions
+from geowarn.warning.history import SensorInfo as SensorInfo
+from geowarn.warning.history import Series as Series
+from geowarn.warning.history import load_series
 from geowarn.warning.levels import Level
 from geowarn.warning.models import Alert
 
@@ -41,24 +46,6 @@ class SiteInfo:
 
 
 @dataclass(frozen=True, slots=True)
-class SensorInfo:
-    id: int
-    code: str
-    sensor_type: str
-    channel: str
-
-
-@dataclass(slots=True)
-class Series:
-    """One sensor's readings in the evaluation window (sorted by time)."""
-
-    sensor: SensorInfo
-    t_ms: npt.NDArray[np.int64]
-    value: npt.NDArray[np.float64]
-    flag: npt.NDArray[np.int8]
-
-
-@dataclass(frozen=True, slots=True)
 class RuleOutcome:
     rule_id: str
     rule_name: str
@@ -68,7 +55,12 @@ class RuleOutcome:
 
 
 class SiteEvaluator(Protocol):
-    """What the engine needs from the rules: how far back to look, and the level of each rule."""
+    """What the engine needs from the rules: how far back to look, and the level of each rule.
+
+    An evaluator may also offer ``sensor_lookbacks(site, sensors) -> {sensor id: ms}`` (read each
+    sensor only as far back as its rules need; sensors left out are not read) and
+    ``evaluate_many(cases) -> [outcomes or None]`` (a whole batch at once); the engine uses them
+    when present (``warning.evaluator.RuleEvaluator`` has both)."""
 
     def lookback_ms(self, site: SiteInfo) -> int: ...
 
@@ -188,12 +180,7 @@ class SiteWarningEngine:
                 self._busy -= 1
 
     def _drain(self, pending: dict[int, _Pending]) -> list[alerts.Outcome]:
-        by_time: dict[int, list[int]] = {}
-        for site, p in pending.items():
-            by_time.setdefault(p.data_ms, []).append(site)
-        results: list[_Evaluated] = []
-        for now_ms, sites in sorted(by_time.items()):  # each site at its own data time
-            results += self._evaluate(sites, now_ms)
+        results = self._evaluate({site: p.data_ms for site, p in pending.items()})  # each at its own data time
         try:
             changes = self._record(results)  # all the alert changes of the batch at once
         except Exception:  # one bad site must not hold back the others' alerts: retry site by site
@@ -215,11 +202,12 @@ class SiteWarningEngine:
 
     def evaluate_sites(self, site_ids: Iterable[int], now_ms: int) -> list[alerts.Outcome]:
         """Evaluate the rules of ``site_ids`` at ``now_ms`` and record the alert changes."""
-        return self._record(self._evaluate(site_ids, now_ms))
+        return self._record(self._evaluate(dict.fromkeys(site_ids, now_ms)))
 
-    def _evaluate(self, site_ids: Iterable[int], now_ms: int) -> list[_Evaluated]:
-        """The rules' levels at the sites (reads only), with the alerts left open by removed rules ending."""
-        ids = sorted(set(site_ids))
+    def _evaluate(self, now_by_site: dict[int, int]) -> list[_Evaluated]:
+        """The rules' levels at each site at its own data time (reads only), with the alerts left open by
+        removed rules ending."""
+        ids = sorted(now_by_site)
         if not ids:
             return []
         with self.db.read() as s:
@@ -244,18 +232,15 @@ class SiteWarningEngine:
                 )
             ):
                 previous.setdefault(int(site_id or 0), {})[rule_id] = Level(level)
-            lookback = max((self.evaluator.lookback_ms(site) for site in sites), default=0)
-            series = _load_series(s, [SensorInfo(i, c, t, ch) for _, i, c, t, ch in sensors], now_ms - lookback, now_ms)
+            series = load_series(s, self._windows(sites, sensors, now_by_site))
         by_site: dict[int, list[Series]] = {}
         sensor_site = {int(i): int(site or 0) for site, i, *_ in sensors}
         for ser in series:
             by_site.setdefault(sensor_site[ser.sensor.id], []).append(ser)
+        cases = [(site, by_site.get(site.id, []), now_by_site[site.id], previous.get(site.id, {})) for site in sites]
         results = []
-        for site in sites:
-            try:
-                outcomes = self.evaluator.evaluate(site, by_site.get(site.id, []), now_ms, previous.get(site.id, {}))
-            except Exception:
-                log.exception("evaluating site %s failed", site.code)
+        for (site, _, now_ms, _), outcomes in zip(cases, self._outcomes(cases), strict=True):
+            if outcomes is None:
                 continue
             # rules with an open alert that the evaluator no longer reports end (rule removed).
             reported = {o.rule_id for o in outcomes}
@@ -265,6 +250,41 @@ class SiteWarningEngine:
             results.append(_Evaluated(site, outcomes, now_ms))
         self.evaluations += len(results)
         return results
+
+    def _windows(
+        self, sites: list[SiteInfo], sensors: Any, now_by_site: dict[int, int]
+    ) -> dict[SensorInfo, tuple[int, int]]:
+        """The history (start, end] to read of each sensor: as far back as the site's rules read it."""
+        of_site: dict[int, list[SensorInfo]] = {}
+        for site_id, i, c, t, ch in sensors:
+            of_site.setdefault(int(site_id), []).append(SensorInfo(int(i), c, t, ch))
+        per_sensor = getattr(self.evaluator, "sensor_lookbacks", None)
+        out: dict[SensorInfo, tuple[int, int]] = {}
+        for site in sites:
+            now, mine = now_by_site[site.id], of_site.get(site.id, [])
+            if per_sensor is not None:
+                back = per_sensor(site, mine)
+                out.update((s, (now - back[s.id], now)) for s in mine if s.id in back)
+            else:
+                back_all = self.evaluator.lookback_ms(site)
+                out.update((s, (now - back_all, now)) for s in mine)
+        return out
+
+    def _outcomes(
+        self, cases: list[tuple[SiteInfo, list[Series], int, dict[str, Level]]]
+    ) -> list[list[RuleOutcome] | None]:
+        """Each case's rule outcomes (None where evaluation failed): all at once when the evaluator can."""
+        many = getattr(self.evaluator, "evaluate_many", None)
+        if many is not None:
+            return list(many(cases))
+        out: list[list[RuleOutcome] | None] = []
+        for site, series, now_ms, previous in cases:
+            try:
+                out.append(self.evaluator.evaluate(site, series, now_ms, previous))
+            except Exception:
+                log.exception("evaluating site %s failed", site.code)
+                out.append(None)
+        return out
 
     def _record(self, results: list[_Evaluated]) -> list[alerts.Outcome]:
         """Bring the alerts in line with ``results`` in one transaction, set-wise (``warning.transitions``)."""
@@ -319,44 +339,9 @@ class SiteWarningEngine:
                 time.sleep(0.5)
 
 
-def _load_series(session: Any, sensors: list[SensorInfo], start_ms: int, end_ms: int) -> list[Series]:
-    """Readings of ``sensors`` in (start, end], one query, as numpy arrays per sensor."""
-    if not sensors:
-        return []
-    info = {s.id: s for s in sensors}
-    out: list[Series] = []
-    ids = sorted(info)
-    for k in range(0, len(ids), 900):
-        chunk = ids[k : k + 900]
-        marks = ", ".join(str(int(i)) for i in chunk)
-        rows = session.execute(
-            text(
-                f"SELECT sensor_id, t_ms, value, flag FROM observation WHERE sensor_id IN ({marks}) "  # noqa: S608
-                "AND t_ms > :a AND t_ms <= :b ORDER BY sensor_id, t_ms"
-            ),
-            {"a": start_ms, "b": end_ms},
-        ).all()
-        if not rows:
-            continue
-        arr = np.array([(r[0], r[1], np.nan if r[2] is None else r[2], r[3]) for r in rows], dtype=np.float64)
-        sid = arr[:, 0].astype(np.int64)
-        cuts = np.flatnonzero(np.diff(sid)) + 1
-        for part in np.split(np.arange(len(sid)), cuts):
-            s_id = int(sid[part[0]])
-            out.append(
-                Series(
-                    info[s_id],
-                    arr[part, 1].astype(np.int64),
-                    arr[part, 2].copy(),
-                    arr[part, 3].astype(np.int8),
-                )
-            )
-    return out
-
-
 def build_engine(db: Database, *, flap_minutes: int = 30, ttl_s: float = 10.0) -> tuple[SiteWarningEngine, Any]:
     """The engine with the default rules and the database's overrides (returned too, to invalidate)."""
-    from geowarn.warning.evaluate import RuleEvaluator
+    from geowarn.warning.evaluator import RuleEvaluator
     from geowarn.warning.overrides import DbOverrides
 
     overrides = DbOverrides(db, ttl_s=ttl_s)

@@ -18,9 +18,9 @@ import numpy as np
 import numpy.typing as npt
 
 from geowarn.warning import deform, rain
-from geowarn.warning.engine import RuleOutcome, Series, SiteInfo
+from geowarn.warning.engine import RuleOutcome, Series
 from geowarn.warning.levels import Level
-from geowarn.warning.ruleset import RAIN_HOURS, Condition, Rule, RuleSet, Term, duration_ms, rules_for
+from geowarn.warning.ruleset import RAIN_HOURS, Condition, Rule, Term, duration_ms
 
 HOUR_MS = 3_600_000
 DAY_MS = 86_400_000
@@ -231,7 +231,7 @@ def _persisted(rule: Rule, ok: npt.NDArray[np.bool_], at: npt.NDArray[np.int64],
 
 def _eval_times(rule: Rule, data: SiteData, now_ms: int, terms: list[Term]) -> npt.NDArray[np.int64]:
     times = [tr.t for term in terms for tr in _tracks_for(term, data)]
-    span = max(rule.persistence.for_ms * 2, 6 * HOUR_MS)
+    span = eval_span_ms(rule)
     if times:
         allt = np.unique(np.concatenate(times))
         allt = allt[(allt <= now_ms) & (allt > now_ms - span)]
@@ -240,6 +240,11 @@ def _eval_times(rule: Rule, data: SiteData, now_ms: int, terms: list[Term]) -> n
     if rule.persistence.for_ms == 0:
         allt = allt[-(rule.persistence.of + 1) :]
     return np.unique(np.concatenate([allt, [now_ms]])).astype(np.int64)
+
+
+def eval_span_ms(rule: Rule) -> int:
+    """How far back a rule's evaluation times go: twice its persistence, at least 6 hours."""
+    return max(rule.persistence.for_ms * 2, 6 * HOUR_MS)
 
 
 def evaluate_rule(rule: Rule, data: SiteData, now_ms: int, previous: Level) -> RuleOutcome:
@@ -256,13 +261,20 @@ def evaluate_rule(rule: Rule, data: SiteData, now_ms: int, previous: Level) -> R
         if previous >= lv and bool(_holds(cond, results, rule.hysteresis)[-1]):
             level, held, chosen = lv, True, cond
             break
-    shown = chosen if chosen is not None else levels[-1][1]
+    now = {key: (float(r.values[-1]), r.sensor) for key, r in results.items()}
+    return rule_outcome(rule, data, now_ms, level, held, chosen, now)
+
+
+def rule_outcome(rule: Rule, data: SiteData, now_ms: int, level: Level, held: bool, chosen: Condition | None,
+                 now: dict[int, tuple[float, str | None]]) -> RuleOutcome:  # fmt: skip
+    """The outcome of a rule with its reason: each term of the level chosen (or of the lowest level)
+    with its value now and the sensor giving it (``now``, keyed by ``id(term)``)."""
+    shown = chosen if chosen is not None else rule.by_level()[-1][1]
     terms = []
     for t in shown.terms():
-        r = results[id(t)]
-        now_v = r.values[-1]
+        now_v, sensor = now[id(t)]
         terms.append({"term": t.describe(), "series": t.series, "op": t.op, "threshold": t.value,
-                      "value": None if not math.isfinite(now_v) else round(float(now_v), 3), "sensor": r.sensor,
+                      "value": None if not math.isfinite(now_v) else round(now_v, 3), "sensor": sensor,
                       "window": t.window})  # fmt: skip
     reason: dict[str, Any] = {"rule": rule.id, "name": rule.name, "level": level.colour or "none",
                               "level_zh": level.site_label, "terms": terms, "evaluated_ms": now_ms,
@@ -271,6 +283,7 @@ def evaluate_rule(rule: Rule, data: SiteData, now_ms: int, previous: Level) -> R
         reason["persistence"] = f"持续{rule.persistence.for_}"
     elif rule.persistence.of > 1:
         reason["persistence"] = f"最近{rule.persistence.of}次中{rule.persistence.count}次"
+    rule_terms = [t for _, c in rule.by_level() for t in c.terms()]
     forecast = _forecast(rule_terms, data, now_ms) if level >= Level.YELLOW else None
     return RuleOutcome(rule.id, rule.name, level, reason, forecast)
 
@@ -292,87 +305,3 @@ def _forecast(rule_terms: list[Term], data: SiteData, now_ms: int) -> dict[str, 
     if best is None:
         return None
     return {"method": "inverse_velocity", "sensor": best[0], **best[1].as_dict()}
-
-
-@dataclass(slots=True)
-class _Compiled:
-    """The rules of one (hazard type, overrides) combination, with what the engine asks of them each time."""
-
-    layers: tuple[RuleSet | None, RuleSet | None]
-    rules: list[Rule]
-    lookback_ms: int
-    needs: list[set[str]]
-
-
-class RuleEvaluator:
-    """The engine's evaluator: default rules per hazard type, with optional overrides per type and site.
-
-    The merged rules are kept per (hazard type, override objects): a batch asks for every site's rules
-    twice (history to load, then evaluation), and merging and walking the rules cost more than reading
-    them. New override objects (an edit, a TTL reload) give a new entry."""
-
-    def __init__(self, overrides: Callable[[SiteInfo], tuple[RuleSet | None, RuleSet | None]] | None = None) -> None:
-        self.overrides = overrides
-        self._compiled: dict[tuple[str, int, int], _Compiled] = {}
-
-    def _rules(self, site: SiteInfo) -> _Compiled:
-        layers = self.overrides(site) if self.overrides is not None else (None, None)
-        key = (site.hazard_type, id(layers[0]), id(layers[1]))
-        hit = self._compiled.get(key)
-        if hit is None or hit.layers[0] is not layers[0] or hit.layers[1] is not layers[1]:
-            if len(self._compiled) >= 4096:
-                self._compiled.clear()
-            rules = rules_for(site.hazard_type, *layers)
-            lookback = max((rule_lookback_ms(r) for r in rules), default=0)
-            hit = self._compiled[key] = _Compiled(layers, rules, lookback, [r.needs() for r in rules])
-        return hit
-
-    def rules(self, site: SiteInfo) -> list[Rule]:
-        return list(self._rules(site).rules)
-
-    def lookback_ms(self, site: SiteInfo) -> int:
-        return self._rules(site).lookback_ms
-
-    def evaluate(
-        self, site: SiteInfo, series: list[Series], now_ms: int, previous: dict[str, Level]
-    ) -> list[RuleOutcome]:
-        out = []
-        cache: dict[int, SiteData] = {}
-        compiled = self._rules(site)
-        for rule, needs in zip(compiled.rules, compiled.needs, strict=True):
-            data = cache.get(rule.qc_max_flag)
-            if data is None:
-                data = cache[rule.qc_max_flag] = site_data(series, rule.qc_max_flag)
-            before = previous.get(rule.id, Level.NONE)
-            if before is Level.NONE and not _has_inputs(needs, data):
-                continue  # nothing to read and nothing open: the answer is "no alert", skip the work
-            out.append(evaluate_rule(rule, data, now_ms, before))
-        return out
-
-
-def _has_inputs(needs: set[str], data: SiteData) -> bool:
-    return bool(
-        ("rain" in needs and data.rain)
-        or ("displacement" in needs and data.displacement)
-        or ("value" in needs and data.other)
-    )
-
-
-def rule_lookback_ms(rule: Rule) -> int:
-    """How much history the rule needs at an evaluation."""
-    need = 0
-    for _, cond in rule.by_level():
-        for t in cond.terms():
-            s = t.series
-            if s in RAIN_HOURS:
-                n = RAIN_HOURS[s] * HOUR_MS
-            elif s == "rain_effective":
-                n = t.days * DAY_MS
-            elif s in ("rain_event", "rain_id_ratio"):
-                n = 7 * DAY_MS
-            elif s in ("tangent_angle", "rate_ratio"):
-                n = duration_ms(t.baseline) + duration_ms(t.recent) + duration_ms(t.smoothing)
-            else:
-                n = duration_ms(t.window or "0s") + duration_ms(t.smoothing)
-            need = max(need, n)
-    return need + max(rule.persistence.for_ms * 2, 6 * HOUR_MS)

@@ -112,8 +112,12 @@ def daily_totals(t_ms: npt.ArrayLike, inc: npt.ArrayLike, at_ms: npt.ArrayLike, 
 def effective_rainfall(daily: npt.ArrayLike, k: float = 0.8) -> Floats:
     """R_0 + Σ_{i≥1} k^i · R_i over the last axis (column 0 is today)."""
     d = np.asarray(daily, np.float64)
-    weights = k ** np.arange(d.shape[-1], dtype=np.float64)
-    return np.asarray(d @ weights, np.float64)
+    # term by term, not ``d @ k**i``: a matrix product may sum in an order that depends on the shape,
+    # and a site must get the same value whether it is evaluated alone or with others
+    out = np.zeros(d.shape[:-1], np.float64)
+    for i in range(d.shape[-1]):
+        out = out + (k**i) * d[..., i]
+    return out
 
 
 def id_ratio(event_mm: npt.ArrayLike, duration_h: npt.ArrayLike, a: float, b: float) -> Floats:

@@ -2,8 +2,9 @@
 
 For a batch of :class:`LevelChange` requests the open alerts (when the caller has not loaded them),
 the last closed alert of every (kind, rule, site/device) and the active silences are read in one
-query each; each request is decided by :func:`geowarn.warning.lifecycle.decide`; the alerts and
-their ``AlertEvent`` rows are written with two flushes for the whole batch; and the changes people
+query each; each request is decided by :func:`geowarn.warning.lifecycle.decide`; the new alerts and
+every ``AlertEvent`` row are inserted in bulk, with their audit entries (``warning.bulk_writes``),
+changed alerts flush with the session; and the changes people
 must be told of are disseminated together (:func:`geowarn.dissemination.hook.on_alerts`), so a
 decision and its messages stay one transaction. A request whose subject already occurs earlier in
 the batch is applied in a later round, so the result equals applying the requests one by one
@@ -20,9 +21,10 @@ from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from geowarn.dissemination.hook import AlertChange, on_alerts
+from geowarn.warning import bulk_writes
 from geowarn.warning.levels import Level
 from geowarn.warning.lifecycle import Action, ClosedAlert, Decision, OpenAlert, decide
-from geowarn.warning.models import Alert, AlertEvent, Silence, open_key
+from geowarn.warning.models import Alert, Silence, open_key
 
 SITE_RULE = "site_rule"
 DEVICE_OFFLINE = "device_offline"
@@ -178,6 +180,8 @@ def _apply_round(session: Session, changes: Sequence[LevelChange]) -> list[Outco
     silenced_at = {i: q for i, q in zip(opening, quiet, strict=True)}
     outcomes: list[Outcome] = []
     recorded: list[tuple[LevelChange, Alert, Decision, dict[str, Any]]] = []
+    opened: list[Alert] = []
+    refreshed: list[tuple[Alert, dict[str, Any]]] = []
     for i, c in enumerate(changes):
         alert = current[i]
         last = closed.get(c.key) if alert is None else None
@@ -189,16 +193,28 @@ def _apply_round(session: Session, changes: Sequence[LevelChange]) -> list[Outco
             silenced=silenced_at.get(i, False),
             flap_window_ms=c.flap_window_ms,
         )
-        alert, record = _transition(session, c, decision, alert, last)
+        alert, record = _transition(c, decision, alert, last)
         outcomes.append(Outcome(decision, alert))
+        if (
+            alert is not None
+            and decision.action is Action.REFRESH
+            and c.now_ms - alert.updated_ms >= c.refresh_every_ms
+        ):
+            refreshed.append((alert, {"updated_ms": c.now_ms, "rule_name": c.rule_name or alert.rule_name,
+                                      "reason": c.reason or {}, "forecast": c.forecast}))  # fmt: skip
+        if alert is not None and decision.action is Action.OPEN:
+            opened.append(alert)
         if record and alert is not None:
             recorded.append((c, alert, decision, c.reason or {}))
+    bulk_writes.refresh_alerts(session, refreshed)
     if not recorded:
         return outcomes
-    session.flush()  # ids of the alerts opened in this round
-    for c, alert, decision, reason in recorded:
-        session.add(AlertEvent(alert_id=alert.id, t_ms=c.now_ms, kind=decision.action.value,
-                               level_from=int(decision.previous), level_to=int(c.level), reason=reason))  # fmt: skip
+    bulk_writes.insert_alerts(session, opened)
+    bulk_writes.insert_events(session, [
+        (alert, {"alert_id": alert.id, "t_ms": c.now_ms, "kind": d.action.value, "level_from": int(d.previous),
+                 "level_to": int(c.level), "reason": reason})
+        for c, alert, d, reason in recorded
+    ])  # fmt: skip
     told = [AlertChange(a, d.action.value, d.previous, c.now_ms) for c, a, d, _ in recorded if c.kind in TOLD_KINDS]
     if told:  # the messages of these decisions, in their transaction (issue 5)
         on_alerts(session, told)
@@ -206,9 +222,10 @@ def _apply_round(session: Session, changes: Sequence[LevelChange]) -> list[Outco
 
 
 def _transition(
-    session: Session, c: LevelChange, decision: Decision, current: Alert | None, last: Alert | None
+    c: LevelChange, decision: Decision, current: Alert | None, last: Alert | None
 ) -> tuple[Alert | None, bool]:
-    """Change the alert as ``decision`` says; returns the alert and whether an event is recorded."""
+    """Change the alert as ``decision`` says (a new alert is returned unsaved: the caller inserts the
+    batch's new alerts at once); returns the alert and whether an event is recorded."""
     action = decision.action
     if action in (Action.NOTHING, Action.SUPPRESS):
         return None, False
@@ -230,8 +247,10 @@ def _transition(
             forecast=c.forecast,
             flaps=0,
             open_key=open_key(c.kind, c.rule_id, c.site_id, c.device_id),
+            acknowledged_ms=None,
+            acknowledged_by=None,
+            ack_comment=None,
         )
-        session.add(current)
         return current, True
     if action is Action.REOPEN:
         assert last is not None
@@ -241,7 +260,7 @@ def _transition(
         last.updated_ms, last.reason, last.forecast = c.now_ms, reason, c.forecast
         return last, True
     assert current is not None
-    if action is Action.REFRESH and c.now_ms - current.updated_ms < c.refresh_every_ms:
+    if action is Action.REFRESH:  # the latest reason, written in bulk by the caller (no event)
         return current, False
     current.updated_ms = c.now_ms
     current.rule_name = c.rule_name or current.rule_name
