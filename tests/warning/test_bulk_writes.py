@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from geowarn.audit.models import AuditEntry
 from geowarn.db import Database
@@ -72,3 +72,37 @@ def test_an_unchanged_level_refreshes_the_reason_in_bulk_with_one_audit_entry(db
     assert (alert.reason, alert.updated_ms, alert.level) == ({"v": 75}, T0 + 40 * MIN, 2)
     assert [e.kind for e in events] == ["opened"]  # a refresh is not an event
     assert [(u.unit_code, u.changes["refreshed"]) for u in updates] == [(unit, [alert.id])]
+
+
+def test_bulk_ids_come_in_order_and_values_read_back_as_the_orm_writes_them(db: Database) -> None:
+    """``insert_returning_ids`` (COPY with ids drawn from the sequence on PostgreSQL): ids in row order,
+    JSON and None as the ORM stores them, and the sequence moves on for later ORM inserts."""
+    from geowarn.warning.bulk_writes import insert_returning_ids
+
+    build_network(db, n_rain=1, n_gnss=0)
+    with db.read() as s:
+        site = s.scalars(select(HazardSite)).one()
+        site_id, unit = site.id, site.unit_code
+    base = {"kind": SITE_RULE, "site_id": site_id, "device_id": None, "rule_name": "雨量", "unit_code": unit,
+            "status": "open", "max_level": 2, "updated_ms": T0, "closed_ms": None, "flaps": 0,
+            "acknowledged_ms": None, "acknowledged_by": None, "ack_comment": None}  # fmt: skip
+    rows = [{**base, "rule_id": f"r{i}", "level": 1 + i % 4, "opened_ms": T0 + i,
+             "reason": {"terms": [{"series": "rain_24h", "value": 50.5 + i}], "说明": "暴雨"},
+             "forecast": None if i % 2 else {"t_failure_ms": T0 + i, "r2": 0.97}} for i in range(7)]  # fmt: skip
+    with db.write("warning-engine") as s:
+        ids = insert_returning_ids(s, Alert.__table__, rows)  # type: ignore[arg-type]
+        orm = Alert(**{**rows[1], "rule_id": "orm"})
+        s.add(orm)
+        s.flush()
+        assert orm.id > max(ids)
+    assert len(set(ids)) == 7 and ids == sorted(ids)
+    with db.read() as s:
+        got = {a.id: a for a in s.scalars(select(Alert))}
+        null_forecasts = s.scalar(select(func.count()).select_from(Alert).where(Alert.forecast.is_(None)))
+        orm_null = s.scalar(select(Alert.forecast.is_(None)).where(Alert.rule_id == "orm"))
+    for i, row in zip(ids, rows, strict=True):
+        a = got[i]
+        assert (a.rule_id, a.level, a.opened_ms, a.reason, a.forecast) == (
+            row["rule_id"], row["level"], row["opened_ms"], row["reason"], row["forecast"])  # fmt: skip
+    # a None JSON value is stored the way the ORM stores it (SQL NULL or JSON null alike for both)
+    assert null_forecasts in (0, 4) and bool(orm_null) == (null_forecasts == 4)
