@@ -100,6 +100,27 @@ def test_every_write_is_audited_with_actor_and_masked_personal_data(db: Database
     assert entries[1].unit_code == "350922100"
 
 
+@pytest.mark.parametrize("n", [3, 30])
+def test_a_flush_of_many_objects_is_audited_like_a_flush_of_few(db: Database, n: int) -> None:
+    """Above ``BULK_ENTRIES`` the entries go in by COPY on PostgreSQL: the same entries either way."""
+    from geowarn.audit.hook import BULK_ENTRIES
+    from geowarn.audit.models import AuditEntry
+
+    assert (n >= BULK_ENTRIES) == (n == 30)
+    with db.write("alice") as s:
+        s.add_all([Person(name=f"王{i}", phone=f"1380000{i:04d}", unit_code="350922100", roles=["monitor"])
+                   for i in range(n)])  # fmt: skip
+    with db.read() as s:
+        people = {str(p.id): p for p in s.scalars(select(Person))}
+        entries = s.scalars(select(AuditEntry).order_by(AuditEntry.id)).all()
+    assert len(entries) == n and {e.entity_id for e in entries} == set(people)
+    for e in entries:
+        p = people[str(e.entity_id)]
+        assert (e.actor, e.action, e.entity, e.unit_code) == ("alice", "create", "person", "350922100")
+        assert e.changes["phone"] == f"{p.phone[:3]}****{p.phone[-4:]}" and e.changes["roles"] == ["monitor"]
+        assert e.at is not None
+
+
 def test_memory_sqlite_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError):
         Database("sqlite://")

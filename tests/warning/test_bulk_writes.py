@@ -77,7 +77,7 @@ def test_an_unchanged_level_refreshes_the_reason_in_bulk_with_one_audit_entry(db
 def test_bulk_ids_come_in_order_and_values_read_back_as_the_orm_writes_them(db: Database) -> None:
     """``insert_returning_ids`` (COPY with ids drawn from the sequence on PostgreSQL): ids in row order,
     JSON and None as the ORM stores them, and the sequence moves on for later ORM inserts."""
-    from geowarn.warning.bulk_writes import insert_returning_ids
+    from geowarn.db.bulk import insert_returning_ids
 
     build_network(db, n_rain=1, n_gnss=0)
     with db.read() as s:

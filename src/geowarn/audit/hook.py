@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
-from typing import Any
+from typing import Any, cast
 
 import shapely
-from sqlalchemy import event, insert, inspect
+from sqlalchemy import Table, event, insert, inspect
 from sqlalchemy.orm import Session
 
 from geowarn.audit.models import AuditEntry
 from geowarn.auth.masking import SECRET_FIELDS, SENSITIVE_FIELDS
 from geowarn.db import utcnow
+from geowarn.db.bulk import insert_rows
 
 _SKIP_TABLES = frozenset({"audit_log", "api_token"})
 _SKIP_FIELDS = frozenset({"created_at", "updated_at", "version", "minx", "miny", "maxx", "maxy", "last_used_at"})
@@ -52,8 +53,11 @@ def _plain(name: str, value: Any) -> Any:
 
 
 def _pk(obj: Any) -> str | None:
-    ident = inspect(obj).identity
-    if not ident:
+    """The primary key as text. In ``after_flush`` a new object has no identity yet (the session still
+    shows the pre-flush state) but its key columns are already set by the INSERT."""
+    state = inspect(obj)
+    ident = state.identity or state.mapper.primary_key_from_instance(obj)
+    if not ident or any(i is None for i in ident):
         return None
     return ",".join(str(i) for i in ident)
 
@@ -113,8 +117,17 @@ def _entries(session: Session) -> list[dict[str, Any]]:
 
 @event.listens_for(Session, "after_flush")
 def _audit_after_flush(session: Session, _ctx: Any) -> None:
-    rows = _entries(session)
-    if rows:
+    _insert(session, _entries(session))
+
+
+#: Entries written at once above which the bulk path (COPY on PostgreSQL) is used.
+BULK_ENTRIES = 20
+
+
+def _insert(session: Session, rows: list[dict[str, Any]]) -> None:
+    if len(rows) >= BULK_ENTRIES:  # a storm's alerts, a warning's issues: COPY, not a 900-row statement
+        insert_rows(session, cast(Table, AuditEntry.__table__), rows)
+    elif rows:
         session.connection().execute(insert(AuditEntry), rows)
 
 
@@ -147,8 +160,8 @@ def _write(session: Session, entries: list[tuple[str, str, str | None, str | Non
         return
     actor, actor_id = actor_of(session)
     at = utcnow()
-    session.connection().execute(
-        insert(AuditEntry),
+    _insert(
+        session,
         [
             {"at": at, "actor": actor, "actor_id": actor_id, "action": action, "entity": entity,
              "entity_id": entity_id, "unit_code": unit_code, "changes": changes}

@@ -27,6 +27,8 @@ from sqlalchemy.orm import Session
 
 from geowarn.admin.models import AdminUnit
 from geowarn.auth.scope import unit_filter
+from geowarn.db.bulk import insert_rows as bulk_insert
+from geowarn.db.bulk import insert_tuples as bulk_insert_tuples
 from geowarn.dissemination import response
 from geowarn.dissemination.cap import CST, identifier
 from geowarn.dissemination.models import IssueRecipient, OutboxMessage, Preference, TemplateOverride, WarningIssue
@@ -119,37 +121,9 @@ def _templates(session: Session, unit_code: str) -> TemplateSet:
     return TemplateSet({(u, k): b for u, k, b in rows})
 
 
-def bulk_insert(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
-    """Insert many rows through the driver's ``executemany`` (SQLAlchemy's per-row parameter processing
-    costs more than the database here). JSON values are sent as JSON text, which both backends accept."""
-    if not rows:
-        return
-    cols = list(rows[0])
-    json_cols = {c for c in cols if isinstance(rows[0][c], list | dict)}
-    data = [tuple(json.dumps(r[c], ensure_ascii=False) if c in json_cols else r[c] for c in cols) for r in rows]
-    bulk_insert_tuples(session, table, cols, data)
-
-
 def bulk_insert_columns(session: Session, table: Table, columns: dict[str, list[Any]]) -> None:
-    """:func:`bulk_insert` of rows given as columns (equal-length lists; JSON already as text)."""
-    data = list(zip(*columns.values(), strict=True))
-    if data:
-        bulk_insert_tuples(session, table, list(columns), data)
-
-
-def bulk_insert_tuples(session: Session, table: Table, columns: list[str], data: list[tuple[Any, ...]]) -> None:
-    """Insert ``data`` (tuples in the order of ``columns``): ``COPY`` on PostgreSQL, ``executemany`` on SQLite."""
-    cols = [table.c[c].name for c in columns]  # our own column names (KeyError for anything else)
-    mark = "?" if session.get_bind().dialect.paramstyle == "qmark" else "%s"
-    sql = f"INSERT INTO {table.name} ({', '.join(cols)}) VALUES ({', '.join([mark] * len(cols))})"  # noqa: S608
-    conn = session.connection()
-    if conn.dialect.name == "postgresql":  # COPY: an order of magnitude faster than executemany
-        raw: Any = conn.connection.driver_connection
-        with raw.cursor() as cur, cur.copy(f"COPY {table.name} ({', '.join(cols)}) FROM STDIN") as copy:
-            for row in data:
-                copy.write_row(row)
-        return
-    conn.exec_driver_sql(sql, data)
+    """Insert rows given as columns (equal-length lists; JSON already as text)."""
+    bulk_insert_tuples(session, table, list(columns), list(zip(*columns.values(), strict=True)))
 
 
 def publish(session: Session, w: Warning, res: Resolution, *, public_url: str = "") -> WarningIssue:

@@ -20,6 +20,7 @@ from typing import Any, cast
 from sqlalchemy import Table, func, select
 from sqlalchemy.orm import Session
 
+from geowarn.db.bulk import insert_rows as bulk_insert
 from geowarn.dissemination import response
 from geowarn.dissemination.cap import CST, identifier
 from geowarn.dissemination.models import IssueRecipient, OutboxMessage, WarningIssue
@@ -37,7 +38,6 @@ from geowarn.dissemination.outbox import (
     _templates,
     _tokens,
     _unit_names,
-    bulk_insert,
 )
 from geowarn.dissemination.recipients import Pref, Recipient, Residents, channels_for, quiet_until
 from geowarn.dissemination.resolve import CHUNK, Resolution, no_gc

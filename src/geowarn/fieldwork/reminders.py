@@ -40,8 +40,8 @@ from sqlalchemy.orm import Session
 from geowarn.admin.models import AdminUnit
 from geowarn.audit.hook import record
 from geowarn.db import Database
+from geowarn.db.bulk import insert_rows as bulk_insert
 from geowarn.dissemination.models import OutboxMessage, Preference, TemplateOverride
-from geowarn.dissemination.outbox import bulk_insert
 from geowarn.dissemination.recipients import Pref, Recipient, channels_for, normalise_phone, quiet_until
 from geowarn.dissemination.templates import REMINDER_TYPE, TemplateSet, render_reminder, sms_segments
 from geowarn.fieldwork import zero_reports

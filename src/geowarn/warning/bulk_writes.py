@@ -12,48 +12,19 @@ rows are updated in one executemany and audited as one entry per unit naming eve
 
 from __future__ import annotations
 
-import json
 from typing import Any, cast
 
-from sqlalchemy import JSON, Table, bindparam, insert, update
+from sqlalchemy import Table, bindparam, update
 from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
 from geowarn.audit.hook import record, record_created
-from geowarn.dissemination.outbox import bulk_insert_tuples
+from geowarn.db.bulk import insert_returning_ids
 from geowarn.warning.models import Alert, AlertEvent
 
 _ALERTS = cast(Table, Alert.__table__)
 _EVENTS = cast(Table, AlertEvent.__table__)
 _ALERT_COLUMNS = tuple(c.key for c in _ALERTS.columns if c.key != "id")
-
-
-def insert_returning_ids(session: Session, table: Table, rows: list[dict[str, Any]]) -> list[int]:
-    """Insert ``rows`` (the same keys in each) and return their new ids, in order.
-
-    SQLite: one multi-row ``INSERT … RETURNING``. PostgreSQL: the ids are drawn from the table's
-    sequence first and the rows sent by ``COPY``; psycopg would otherwise parse a statement with a
-    placeholder per value (18,000 for 900 alerts) on every call, which cost more than the insert.
-    """
-    conn = session.connection()
-    if conn.dialect.name != "postgresql":
-        stmt = insert(table).returning(table.c.id, sort_by_parameter_order=True)
-        return [int(i) for i in conn.execute(stmt, rows).scalars()]
-    seq = conn.exec_driver_sql("SELECT pg_get_serial_sequence(%s, 'id')", (table.name,)).scalar_one()
-    ids = [int(i) for (i,) in conn.exec_driver_sql("SELECT nextval(%s) FROM generate_series(1, %s)", (seq, len(rows)))]
-    keys = list(rows[0])
-    # JSON columns as JSON text; None as JSON null unless the type stores SQL NULL (as the ORM does)
-    types = {k: table.c[k].type for k in keys}
-    as_json = {k: not getattr(t, "none_as_null", False) for k, t in types.items() if isinstance(t, JSON)}
-    data = [
-        (i, *(_json(r[k], as_json[k]) if k in as_json else r[k] for k in keys)) for i, r in zip(ids, rows, strict=True)
-    ]
-    bulk_insert_tuples(session, table, ["id", *keys], data)
-    return ids
-
-
-def _json(value: Any, none_as_json: bool) -> str | None:
-    return None if value is None and not none_as_json else json.dumps(value, ensure_ascii=False)
 
 
 def insert_alerts(session: Session, alerts: list[Alert]) -> None:
