@@ -248,3 +248,7 @@ def test_publish_many_writes_what_publish_writes(db: Database) -> None:
     for part in ("issues", "recipients", "messages", "tasks"):
         assert batched[part] == one_by_one[part], part
     assert len(one_by_one["issues"]) == 6 and any(m[2] == "dingtalk" for m in one_by_one["messages"])
+    # the county group (told at red, min_level orange) hears the lift too, on both paths
+    groups = {(m[0], m[2]) for m in batched["messages"] if m[1].startswith("endpoint:")}
+    assert {(("test:A", 1), "dingtalk"), (("test:A", 3), "dingtalk")} <= groups
+    assert (("test:C", 1), "dingtalk") not in groups and (("test:C", 3), "dingtalk") in groups  # told at orange

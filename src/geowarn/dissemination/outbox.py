@@ -18,7 +18,7 @@ import base64
 import datetime as dt
 import json
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, cast
 
 import numpy as np
@@ -31,7 +31,14 @@ from geowarn.db.bulk import insert_rows as bulk_insert
 from geowarn.db.bulk import insert_tuples as bulk_insert_tuples
 from geowarn.dissemination import response
 from geowarn.dissemination.cap import CST, identifier
-from geowarn.dissemination.models import IssueRecipient, OutboxMessage, Preference, TemplateOverride, WarningIssue
+from geowarn.dissemination.models import (
+    Endpoint,
+    IssueRecipient,
+    OutboxMessage,
+    Preference,
+    TemplateOverride,
+    WarningIssue,
+)
 from geowarn.dissemination.recipients import RESIDENT_KINDS, Pref, Recipient, Residents, channels_for, quiet_until
 from geowarn.dissemination.resolve import Resolution, no_gc
 from geowarn.dissemination.templates import COLOUR_ZH, KIND_ZH, RISK_ZH, TemplateSet, action, sms_segments
@@ -105,6 +112,30 @@ def _carried(session: Session, subject: str) -> list[Recipient]:
     return [Recipient(k, n, p, u, a, ["已接收本预警此前版本"], [k], h, s) for k, n, p, u, a, h, s in rows]
 
 
+GROUP_PREFIX = "endpoint:"
+
+
+def is_group(r: Recipient) -> bool:
+    """A group endpoint (a WeCom or DingTalk group, a webhook) told by an earlier version."""
+    return r.key.startswith(GROUP_PREFIX)
+
+
+def group_endpoints(session: Session, carried: list[Recipient]) -> dict[str, Endpoint]:
+    """The still-active endpoints among carried recipients, by person key."""
+    ids = sorted({int(r.key.removeprefix(GROUP_PREFIX)) for r in carried if is_group(r)})
+    if not ids:
+        return {}
+    rows = session.scalars(select(Endpoint).where(Endpoint.id.in_(ids), Endpoint.active.is_(True)))
+    return {f"{GROUP_PREFIX}{e.id}": e for e in rows}
+
+
+def with_groups(res: Resolution, known: set[str], groups: dict[str, Endpoint]) -> Resolution:
+    """``res`` with the groups told before added to its endpoints: an update or the lift reaches them
+    whatever its level (endpoints are otherwise chosen by the level, so a lift would miss them)."""
+    extra = [e for key, e in groups.items() if key not in known]
+    return replace(res, endpoints=[*res.endpoints, *extra]) if extra else res
+
+
 def _preferences(session: Session, unit_code: str) -> dict[str, Pref]:
     out = {}
     for p in session.scalars(select(Preference).where(unit_filter(Preference.unit_code, unit_code[:6]))):
@@ -144,7 +175,9 @@ def _publish(session: Session, w: Warning, res: Resolution, public_url: str) -> 
             known.update(fast.keys())
             known.update(k for _, keys in fast.merged.values() for k in keys)
             known.update(p for p in fast.phone.tolist() if p)
-        recipients += [r for r in _carried(session, w.subject) if r.key not in known and r.phone not in known]
+        carried = _carried(session, w.subject)
+        recipients += [r for r in carried if r.key not in known and r.phone not in known and not is_group(r)]
+        res = with_groups(res, known, group_endpoints(session, carried))
     townships = sorted(set(res.townships))
     names = _unit_names(session, townships)
     sender = _sender(session, w.unit_code, w.warning_type)

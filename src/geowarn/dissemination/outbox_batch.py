@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from geowarn.db.bulk import insert_rows as bulk_insert
 from geowarn.dissemination import response
 from geowarn.dissemination.cap import CST, identifier
-from geowarn.dissemination.models import IssueRecipient, OutboxMessage, WarningIssue
+from geowarn.dissemination.models import Endpoint, IssueRecipient, OutboxMessage, WarningIssue
 from geowarn.dissemination.outbox import (
     _PLACEHOLDERS,
     _RECIPIENT,
@@ -38,6 +38,9 @@ from geowarn.dissemination.outbox import (
     _templates,
     _tokens,
     _unit_names,
+    group_endpoints,
+    is_group,
+    with_groups,
 )
 from geowarn.dissemination.recipients import Pref, Recipient, Residents, channels_for, quiet_until
 from geowarn.dissemination.resolve import CHUNK, Resolution, no_gc
@@ -56,6 +59,7 @@ class _Shared:
     senders: dict[tuple[str, str], str] = field(default_factory=dict)
     names: dict[str, str] = field(default_factory=dict)  # township code -> name
     cap_next: dict[str, int] = field(default_factory=dict)  # CAP identifier prefix -> next sequence number
+    groups: dict[str, Endpoint] = field(default_factory=dict)  # group endpoints told before, by person key
 
 
 def publish_many(
@@ -95,6 +99,7 @@ def _read(session: Session, items: Sequence[tuple[Warning, Resolution]]) -> _Sha
                 Recipient(key, name, phone, unit, audience, ["已接收本预警此前版本"], [key], household, shelter)
             )
     shared = _Shared(last, carried)
+    shared.groups = group_endpoints(session, [r for told in carried.values() for r in told])
     for w, _ in items:
         county = w.unit_code[:6]
         if county not in shared.prefs:
@@ -181,7 +186,9 @@ def _prepare(shared: _Shared, w: Warning, res: Resolution) -> _Pending:
             known.update(fast.keys())
             known.update(k for _, keys in fast.merged.values() for k in keys)
             known.update(p for p in fast.phone.tolist() if p)
-        recipients += [r for r in shared.carried.get(last[1], []) if r.key not in known and r.phone not in known]
+        carried = shared.carried.get(last[1], [])
+        recipients += [r for r in carried if r.key not in known and r.phone not in known and not is_group(r)]
+        res = with_groups(res, known, {r.key: shared.groups[r.key] for r in carried if r.key in shared.groups})
     townships = sorted(set(res.townships))
     prefix = _cap_prefix(w)
     number = shared.cap_next[prefix]
