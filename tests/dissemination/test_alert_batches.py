@@ -217,7 +217,8 @@ def test_a_batch_counts_its_queries_once_not_per_alert(db: Database) -> None:
 
 
 def test_publish_many_writes_what_publish_writes(db: Database) -> None:
-    """The batched writer against the one that regional products use, warning by warning."""
+    """Two subjects written in one batch against the same warnings written one at a time (``publish``,
+    which regional products use): versions, CAP numbers, carried recipients and groups all equal."""
 
     def run(batched: bool) -> dict[str, Any]:
         sites = _world(db)

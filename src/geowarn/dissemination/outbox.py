@@ -15,22 +15,18 @@ is an ORM insert, so the audit log records that the warning was disseminated and
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import json
 import secrets
 from dataclasses import dataclass, field, replace
 from typing import Any, cast
 
 import numpy as np
-from sqlalchemy import Table, func, select
+from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
 from geowarn.admin.models import AdminUnit
 from geowarn.auth.scope import unit_filter
-from geowarn.db.bulk import insert_rows as bulk_insert
 from geowarn.db.bulk import insert_tuples as bulk_insert_tuples
-from geowarn.dissemination import response
-from geowarn.dissemination.cap import CST, identifier
 from geowarn.dissemination.models import (
     Endpoint,
     IssueRecipient,
@@ -39,9 +35,9 @@ from geowarn.dissemination.models import (
     TemplateOverride,
     WarningIssue,
 )
-from geowarn.dissemination.recipients import RESIDENT_KINDS, Pref, Recipient, Residents, channels_for, quiet_until
-from geowarn.dissemination.resolve import Resolution, no_gc
-from geowarn.dissemination.templates import COLOUR_ZH, KIND_ZH, RISK_ZH, TemplateSet, action, sms_segments
+from geowarn.dissemination.recipients import RESIDENT_KINDS, Pref, Recipient, Residents
+from geowarn.dissemination.resolve import Resolution
+from geowarn.dissemination.templates import TemplateSet, sms_segments
 from geowarn.warning.levels import Level
 
 #: Issuing-body code in CAP identifiers (a county natural-resources bureau issues both kinds).
@@ -82,34 +78,6 @@ def _unit_names(session: Session, codes: list[str]) -> dict[str, str]:
     if not codes:
         return {}
     return dict(session.execute(select(AdminUnit.code, AdminUnit.name).where(AdminUnit.code.in_(codes))).all())
-
-
-def _cap_identifier(session: Session, unit_code: str, now_ms: int) -> str:
-    day = dt.datetime.fromtimestamp(now_ms / 1000, CST).strftime("%Y%m%d")
-    prefix = f"{unit_code[:6]}{ISSUER_CODE}{day}"
-    n = session.scalar(select(func.count()).where(WarningIssue.cap_identifier.like(f"{prefix}%"))) or 0
-    return identifier(unit_code, ISSUER_CODE, now_ms, n + 1)
-
-
-def _carried(session: Session, subject: str) -> list[Recipient]:
-    """Everyone told about the previous version of the subject (escalations included)."""
-    last = session.scalar(
-        select(WarningIssue.id).where(WarningIssue.subject == subject).order_by(WarningIssue.version.desc()).limit(1)
-    )
-    if last is None:
-        return []
-    rows = session.execute(
-        select(
-            IssueRecipient.person_key,
-            IssueRecipient.name,
-            IssueRecipient.phone,
-            IssueRecipient.unit_code,
-            IssueRecipient.audience,
-            IssueRecipient.household_id,
-            IssueRecipient.shelter_id,
-        ).where(IssueRecipient.issue_id == last)
-    ).all()
-    return [Recipient(k, n, p, u, a, ["已接收本预警此前版本"], [k], h, s) for k, n, p, u, a, h, s in rows]
 
 
 GROUP_PREFIX = "endpoint:"
@@ -158,182 +126,11 @@ def bulk_insert_columns(session: Session, table: Table, columns: dict[str, list[
 
 
 def publish(session: Session, w: Warning, res: Resolution, *, public_url: str = "") -> WarningIssue:
-    """Record the issue, its recipients and its outbox rows, and the response tasks; return the issue."""
-    with no_gc():
-        return _publish(session, w, res, public_url)
+    """Record one warning's issue, recipients, outbox rows and response tasks: the one-item case of
+    :func:`geowarn.dissemination.outbox_batch.publish_many`, so products and site alerts share one writer."""
+    from geowarn.dissemination.outbox_batch import publish_many  # it builds on this module's helpers
 
-
-def _publish(session: Session, w: Warning, res: Resolution, public_url: str) -> WarningIssue:
-    version = (session.scalar(select(func.max(WarningIssue.version)).where(WarningIssue.subject == w.subject)) or 0) + 1
-    prefs = _preferences(session, w.unit_code)
-    fast, slow = _split_residents(res.residents, prefs)
-    recipients = [*res.recipients, *slow]
-    if w.kind != "initial":
-        known = {k for r in recipients for k in r.keys} | {r.phone for r in recipients if r.phone}
-        known.update(f"endpoint:{e.id}" for e in res.endpoints)  # a group told again is one row, not two
-        if fast is not None:
-            known.update(fast.keys())
-            known.update(k for _, keys in fast.merged.values() for k in keys)
-            known.update(p for p in fast.phone.tolist() if p)
-        carried = _carried(session, w.subject)
-        recipients += [r for r in carried if r.key not in known and r.phone not in known and not is_group(r)]
-        res = with_groups(res, known, group_endpoints(session, carried))
-    townships = sorted(set(res.townships))
-    names = _unit_names(session, townships)
-    sender = _sender(session, w.unit_code, w.warning_type)
-    context = {
-        **w.context,
-        "sender": sender,
-        "townships": townships,
-        "township_names": [names.get(t, t) for t in townships],
-        "sites": [{"id": s.id, "code": s.code, "name": s.name, "level": int(s.level)} for s in res.sites[:50]],
-        "sites_total": len(res.sites),
-    }
-    issue = WarningIssue(
-        subject=w.subject,
-        version=version,
-        kind=w.kind,
-        warning_type=w.warning_type,
-        level=int(w.level),
-        previous_level=int(w.previous_level),
-        unit_code=w.unit_code,
-        issued_ms=w.now_ms,
-        title=w.title,
-        alert_id=w.alert_id,
-        product_version_id=w.product_version_id,
-        cap_identifier=_cap_identifier(session, w.unit_code, w.now_ms),
-        context=context,
-    )
-    session.add(issue)
-    session.flush()
-    templates = _templates(session, w.unit_code)
-    rec_rows: list[dict[str, Any]] = []
-    tokens, codes = _tokens(len(recipients) + len(res.endpoints)), _codes(len(recipients))
-    for r, code, token in zip(recipients, codes, tokens, strict=False):
-        rec_rows.append(
-            {
-                "issue_id": issue.id,
-                "person_key": r.key,
-                "name": r.name[:100],
-                "phone": r.phone,
-                "unit_code": r.unit_code,
-                "audience": r.audience,
-                "reasons": r.reasons,
-                "household_id": r.household_id,
-                "shelter_id": r.shelter_id,
-                "token": token,
-                "code": code,
-            }
-        )
-    for e, token in zip(res.endpoints, tokens[len(recipients) :], strict=True):
-        rec_rows.append(
-            {
-                "issue_id": issue.id,
-                "person_key": f"endpoint:{e.id}",
-                "name": e.name[:100],
-                "phone": None,
-                "unit_code": e.unit_code,
-                "audience": "group",
-                "reasons": [f"工作群：{e.name}"],
-                "household_id": None,
-                "shelter_id": None,
-                "token": token,
-                "code": "",
-            }
-        )
-    ids: list[int] = []
-    if rec_rows:  # ids read back by person key (unique in the issue): RETURNING goes row by row on SQLite
-        bulk_insert(session, _RECIPIENT, rec_rows)
-        by_key = dict(session.execute(select(_RECIPIENT.c.person_key, _RECIPIENT.c.id)
-                                      .where(_RECIPIENT.c.issue_id == issue.id)).all())  # fmt: skip
-        ids = [by_key[row["person_key"]] for row in rec_rows]
-    level_for_action = w.level if w.kind != "lift" else Level.NONE
-    base = {
-        "sender": sender,
-        "title": w.title,
-        "site_name": w.context.get("site_name", ""),
-        "township": "、".join(names.get(t, t) for t in townships[:3]),
-        "townships": "、".join(names.get(t, t) for t in townships[:5]) + ("等" if len(townships) > 5 else ""),
-        "level_label": (w.level.site_label if w.warning_type == "site" else w.level.regional_label)
-        if w.level
-        else "解除",
-        "colour_zh": COLOUR_ZH[w.level],
-        "risk_zh": RISK_ZH[w.level],
-        "kind_zh": KIND_ZH[w.kind],
-        "action": action(w.warning_type, level_for_action, w.kind),
-        "reason": w.context.get("reason_zh", ""),
-        "issued": dt.datetime.fromtimestamp(w.now_ms / 1000, CST).strftime("%m月%d日%H:%M"),
-    }
-    link_base = public_url.rstrip("/") + ACK_PATH
-    out_rows = []
-    cache: dict[tuple[str, str, int | None], str] = {}
-    by_source: dict[tuple[str, int | None], str] = {}
-
-    def render(audience: str, unit: str, shelter_id: int | None) -> str:
-        """Once per audience, unit and shelter; the personal fields are filled in afterwards."""
-        rendered = cache.get((audience, unit, shelter_id))
-        if rendered is None:  # units sharing a template source share the text (the context has no unit)
-            source = templates.source(w.warning_type, audience, w.level, w.kind, unit)
-            rendered = by_source.get((source, shelter_id))
-            if rendered is None:
-                shelter = res.shelters.get(shelter_id) if shelter_id else None
-                ctx = {**base, **_PLACEHOLDERS, "shelter": shelter[0] if shelter else "",
-                       "route": (shelter[1] or "") if shelter else ""}  # fmt: skip
-                rendered = templates.render(w.warning_type, audience, w.level, w.kind, unit, ctx)
-                by_source[(source, shelter_id)] = rendered
-            cache[(audience, unit, shelter_id)] = rendered
-        return rendered
-
-    people: list[Recipient | None] = [*recipients, *[None] * len(res.endpoints)]
-    for rid, row, who in zip(ids, rec_rows, people, strict=True):
-        shelter_id, token, unit = cast(int | None, row["shelter_id"]), str(row["token"]), str(row["unit_code"])
-        audience = str(row["audience"])
-        pref: Pref | None
-        pairs: list[tuple[str, str]]
-        if who is None:
-            endpoint_id = int(str(row["person_key"]).split(":")[1])
-            e = next(e for e in res.endpoints if e.id == endpoint_id)
-            pairs, pref = [(e.channel, f"endpoint:{e.id}")], None
-        else:
-            pref = next((prefs[k] for k in who.keys if k in prefs), None)
-            pairs = channels_for(who, w.level, pref)
-        if not pairs:
-            continue
-        text = (
-            render(audience, unit, shelter_id)
-            .replace(_PLACEHOLDERS["name"], str(row["name"]))
-            .replace(_PLACEHOLDERS["code"], str(row["code"]))
-            .replace(_PLACEHOLDERS["link"], link_base + token)
-        )
-        due = quiet_until(pref, w.level, w.now_ms) or w.now_ms
-        for channel, address in pairs:
-            out_rows.append(
-                {
-                    "issue_id": issue.id,
-                    "recipient_id": rid,
-                    "channel": channel,
-                    "address": address,
-                    "idem_key": f"{issue.id}:{row['person_key']}:{channel}",
-                    "level": int(w.level),
-                    "subject": w.title[:200],
-                    "body": text,
-                    "segments": sms_segments(text) if channel == "sms" else 1,
-                    "status": "pending",
-                    "attempts": 0,
-                    "next_attempt_ms": due,
-                    "created_ms": w.now_ms,
-                    "unit_code": unit,
-                }
-            )
-    if out_rows:
-        bulk_insert(session, cast(Table, OutboxMessage.__table__), out_rows)
-    n_fast, m_fast = 0, 0
-    if fast is not None and len(fast):
-        n_fast, m_fast = _publish_residents(session, w, issue.id, fast, render, link_base)
-    issue.recipients_count, issue.messages_count = len(rec_rows) + n_fast, len(out_rows) + m_fast
-    response.on_issue(session, issue, res)
-    session.flush()
-    return issue
+    return publish_many(session, [(w, res)], public_url=public_url)[0]
 
 
 def _tokens(n: int) -> list[str]:
