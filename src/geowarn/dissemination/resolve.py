@@ -194,26 +194,28 @@ def _resident_candidates(
         else:
             why = "居住在红色预警区内" if not site_names or h.site_id is None else f"受隐患点威胁（{h.site_id}）"
 
-        out.append(
-            Candidate(
-                f"household:{h.id}", h.head_name, h.phone, h.unit_code, "resident", f"户主，{why}", h.id, h.shelter_id
-            )
-        )
-        for rid, name, phone in residents.get(h.id, []):
-            if phone:
-                out.append(Candidate(f"resident:{rid}", name, phone, h.unit_code, "resident", why, h.id, h.shelter_id))
-        plan.append(
-            {
-                "household_id": h.id,
-                "code": h.code,
-                "head": h.head_name,
-                "people": h.size,
-                "unit_code": h.unit_code,
-                "shelter_id": h.shelter_id,
-                "site_id": h.site_id,
-            }
-        )
+        out += household_candidates(h, why, residents.get(h.id, []))
+        plan.append(transfer_plan(h))
     return out, plan
+
+
+def household_candidates(h: Any, why: str, residents: Sequence[tuple[int, str, str | None]]) -> list[Candidate]:
+    """The head of household ``h`` (listed even without a phone, for the transfer order) and its
+    residents ``(id, name, phone)`` that have a phone, each with the reason ``why``."""
+    out = [Candidate(f"household:{h.id}", h.head_name, h.phone, h.unit_code, "resident", f"户主，{why}", h.id,
+                     h.shelter_id)]  # fmt: skip
+    out += [
+        Candidate(f"resident:{rid}", name, phone, h.unit_code, "resident", why, h.id, h.shelter_id)
+        for rid, name, phone in residents
+        if phone
+    ]
+    return out
+
+
+def transfer_plan(h: Any) -> dict[str, Any]:
+    """Household ``h`` as a line of a transfer order."""
+    return {"household_id": h.id, "code": h.code, "head": h.head_name, "people": h.size, "unit_code": h.unit_code,
+            "shelter_id": h.shelter_id, "site_id": h.site_id}  # fmt: skip
 
 
 def _shelters(session: Session, ids: Iterable[int | None]) -> dict[int, tuple[str, str | None]]:

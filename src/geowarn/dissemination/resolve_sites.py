@@ -32,6 +32,8 @@ from geowarn.dissemination.resolve import (
     _site_people,
     _village_units,
     _within,
+    household_candidates,
+    transfer_plan,
 )
 from geowarn.inventory.models import HazardSite, Household, Organisation, Person, Resident
 from geowarn.warning.levels import Level
@@ -202,23 +204,6 @@ def _resident_candidates(
             why = f"受{site.name}（{site.code}）威胁"
         else:
             why = "居住在红色预警区内" if h.site_id is None else f"受隐患点威胁（{h.site_id}）"
-        out.append(
-            Candidate(
-                f"household:{h.id}", h.head_name, h.phone, h.unit_code, "resident", f"户主，{why}", h.id, h.shelter_id
-            )
-        )
-        for rid, name, phone in reg.residents.get(h.id, []):
-            if phone:
-                out.append(Candidate(f"resident:{rid}", name, phone, h.unit_code, "resident", why, h.id, h.shelter_id))
-        plan.append(
-            {
-                "household_id": h.id,
-                "code": h.code,
-                "head": h.head_name,
-                "people": h.size,
-                "unit_code": h.unit_code,
-                "shelter_id": h.shelter_id,
-                "site_id": h.site_id,
-            }
-        )
+        out += household_candidates(h, why, reg.residents.get(h.id, []))
+        plan.append(transfer_plan(h))
     return out, plan
