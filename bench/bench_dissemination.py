@@ -2,7 +2,8 @@
 
 * ``resolve``: recipients of a red regional warning covering every site of a synthetic province
   (default 30,000 sites, 250,000 households of 4 = 1,000,000 residents with phones; persons,
-  township and county officials): ``resolve.for_areas`` (SQL + spatial + merge), and the pure merge.
+  township and county officials): ``resolve.for_areas`` warm (the register's people in the in-memory
+  directory), cold (the first resolution, which reads them), and without the directory; the pure merge.
 * ``publish``: the whole decision at county scale — resolve, render, write recipients and outbox rows
   in one transaction — for a red warning over 20,000 households (``hook.on_product_issued``).
 * ``dispatch``: 20,000 SMS to the local recording gateway (real HTTP on 127.0.0.1), messages/s.
@@ -10,7 +11,7 @@
 * ``latency``: a dispatcher loop running; 200 site alerts opened one after another; time from the
   alert's commit to its first message accepted by the gateway (p50/p99).
 
-Run: .venv/bin/python -m bench.bench_dissemination [--small] [--backend sqlite|postgresql]
+Run: .venv/bin/python -m bench.bench_dissemination [--small] [--backend sqlite|postgresql] [--only resolve,cap,...]
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from sqlalchemy import insert, select
 from bench.common import fresh_database, machine
 from geowarn.admin.models import AdminUnit
 from geowarn.db import Database
-from geowarn.dissemination import resolve
+from geowarn.dissemination import directory, resolve
 from geowarn.dissemination.cap import CapSchema
 from geowarn.dissemination.channels import REGISTRY
 from geowarn.dissemination.dispatcher import Dispatcher
@@ -147,12 +148,19 @@ def bench_resolve(backend: str, n_sites: int, n_households: int) -> dict[str, An
         build(db, n_sites, n_households)
         built = time.perf_counter() - t0
         areas = red_over(db, (100, 20, 110, 30))
+        directory.forget()
         times = []
-        for _ in range(2):
+        for _ in range(4):  # the first reads the register's people into the directory (cold)
             t0 = time.perf_counter()
             with db.read() as s:
                 res = resolve.for_areas(s, "350101", areas)
             times.append(time.perf_counter() - t0)
+        with db.read() as s:  # the same warning resolved without the directory (all read from the database)
+            s.info.pop("database")
+            t0 = time.perf_counter()
+            uncached = resolve.for_areas(s, "350101", areas)
+            uncached_s = time.perf_counter() - t0
+        assert uncached.total == res.total
         cands = [
             Candidate(f"resident:{i}", "x", f"15{i:09d}", "350101100", "resident", "r") for i in range(n_households * 4)
         ]
@@ -165,7 +173,9 @@ def bench_resolve(backend: str, n_sites: int, n_households: int) -> dict[str, An
             "households": n_households,
             "residents": 4 * n_households,
             "build_s": built,
-            "resolve_s": min(times),
+            "resolve_s": min(times[1:]),
+            "resolve_cold_s": times[0],
+            "resolve_without_directory_s": uncached_s,
             "recipients": res.total,
             "merge_only_s": merge_s,
             "merged": len(merged),
@@ -387,13 +397,23 @@ def bench_latency(backend: str, n: int = 200) -> dict[str, Any]:
 def main() -> None:
     small = "--small" in sys.argv
     backends = [sys.argv[sys.argv.index("--backend") + 1]] if "--backend" in sys.argv else ["sqlite", "postgresql"]
+    only = sys.argv[sys.argv.index("--only") + 1].split(",") if "--only" in sys.argv else None
+
+    def wanted(name: str) -> bool:
+        return only is None or name in only
+
     print(machine())
-    print("cap", bench_cap())
+    if wanted("cap"):
+        print("cap", bench_cap())
     for b in backends:
-        print("dispatch", bench_dispatch(b, 2000 if small else 20_000))
-        print("latency", bench_latency(b, 50 if small else 200))
-        print("publish", bench_publish(b, 2000 if small else 20_000))
-        print("resolve", bench_resolve(b, 3000 if small else 30_000, 25_000 if small else 250_000))
+        if wanted("dispatch"):
+            print("dispatch", bench_dispatch(b, 2000 if small else 20_000))
+        if wanted("latency"):
+            print("latency", bench_latency(b, 50 if small else 200))
+        if wanted("publish"):
+            print("publish", bench_publish(b, 2000 if small else 20_000))
+        if wanted("resolve"):
+            print("resolve", bench_resolve(b, 3000 if small else 30_000, 25_000 if small else 250_000))
 
 
 if __name__ == "__main__":

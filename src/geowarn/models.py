@@ -39,6 +39,7 @@ from geowarn.inventory.models import (
     Shelter,
     SiteStatusChange,
 )
+from geowarn.inventory.stamp import RegisterStamp
 from geowarn.io.models import ImportBatch, ImportRejection
 from geowarn.monitoring.models import (
     DeadLetter,
@@ -85,6 +86,7 @@ __all__ = [
     "ProductSignoff",
     "ProductVersion",
     "RegionalProduct",
+    "RegisterStamp",
     "Resident",
     "ResponsePeriod",
     "ResponseTask",

@@ -17,7 +17,7 @@ from sqlalchemy import insert
 
 from geowarn.admin.models import AdminUnit
 from geowarn.db import Database
-from geowarn.dissemination import resolve
+from geowarn.dissemination import directory, resolve
 from geowarn.dissemination.recipients import Candidate, Recipient, Residents, merge, merge_residents
 from geowarn.dissemination.resolve import Resolution
 from geowarn.inventory.models import HazardSite, Household, Person, Resident, RiskZone, Shelter
@@ -149,16 +149,22 @@ def _as_dict(res: Resolution) -> dict[str, tuple[Any, ...]]:
 
 
 def _same(db: Database, areas: list[tuple[int, Any]]) -> Resolution:
+    """The columnar path from the in-memory directory, and from the database, equal the reference."""
     with db.read() as s:
+        assert directory.cached(s) is not None
         fast = resolve.for_areas(s, COUNTY, areas)
         ref = resolve.for_areas(s, COUNTY, areas, columnar=False)
-    assert fast.households == ref.households
-    assert _as_dict(fast) == _as_dict(ref)
-    assert (fast.townships, fast.shelters, [s.id for s in fast.sites]) == (
-        ref.townships,
-        ref.shelters,
-        [s.id for s in ref.sites],
-    )
+        del s.info["database"]  # a session no Database made: no directory, the database is read
+        assert directory.cached(s) is None
+        from_db = resolve.for_areas(s, COUNTY, areas)
+    for got in (fast, from_db):
+        assert list(got.households) == ref.households
+        assert _as_dict(got) == _as_dict(ref)
+        assert (got.townships, got.shelters, [s.id for s in got.sites]) == (
+            ref.townships,
+            ref.shelters,
+            [s.id for s in ref.sites],
+        )
     return fast
 
 

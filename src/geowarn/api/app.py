@@ -6,6 +6,8 @@ process's database from settings is used on first request.
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -56,6 +58,8 @@ from geowarn.api.routes import (
 from geowarn.config import Settings, get_settings
 from geowarn.db import Database
 from geowarn.web import mount_web
+
+log = logging.getLogger(__name__)
 
 #: Order matters where paths overlap: ``/sites/near`` must be matched before ``/sites/{site_id}``.
 #: A request is matched against the routers in turn, so the hot paths come first: the map's layers
@@ -135,11 +139,23 @@ def _warning_engine(app: FastAPI, db: Database | None, settings: Settings) -> No
     app.state.warning_engine, app.state.rule_overrides = engine, overrides
 
 
+def _warm_directory() -> None:
+    from geowarn.db import get_database
+    from geowarn.dissemination import directory
+
+    try:
+        directory.warm(get_database())
+    except Exception:  # a cache: the first resolution reads it instead
+        log.warning("could not read the dissemination directory at start", exc_info=True)
+
+
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     engine = getattr(app.state, "warning_engine", None)
     if engine is not None:
         engine.start()
+    if get_settings().mode != "test":  # read the register's people before the first big warning needs them
+        threading.Thread(target=_warm_directory, name="warm-directory", daemon=True).start()
     try:
         yield
     finally:

@@ -91,6 +91,7 @@ class Database:
         """A session for reading. Closing it ends the transaction (the pool rolls it back) but keeps
         loaded objects usable afterwards, detached."""
         with self._reader() as s:
+            s.info["database"] = self
             yield s
 
     @contextmanager
@@ -101,6 +102,7 @@ class Database:
         """
         with self._writer() as s:
             s.info["actor"] = actor
+            s.info["database"] = self  # for caches that must read committed data beside this transaction
             try:
                 yield s
                 s.commit()

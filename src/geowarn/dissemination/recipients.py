@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterable
+from collections.abc import ItemsView, Iterable, Iterator, Mapping, ValuesView
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +34,7 @@ CST = dt.timezone(dt.timedelta(hours=8))
 
 #: Audiences in the order of precedence when one person is reached in several capacities.
 AUDIENCES = ("responsible", "official", "department", "resident", "group")
+_RANK = {a: i for i, a in enumerate(AUDIENCES)}
 AUDIENCE_ZH = {
     "responsible": "责任人/监测人",
     "official": "值班人员",
@@ -94,30 +95,61 @@ def normalise_phone(phone: str | None) -> str | None:
     return digits or None
 
 
+class Merger:
+    """:func:`merge` one candidate at a time, given as fields: no :class:`Candidate` need be made (the
+    site people of a province's red warning are sixty thousand)."""
+
+    __slots__ = ("_by",)
+
+    def __init__(self) -> None:
+        self._by: dict[str, Recipient] = {}  # by phone (digits only) or, without one, by key (has a colon)
+
+    def add(
+        self,
+        key: str,
+        name: str,
+        phone: str | None,
+        unit_code: str,
+        audience: str,
+        reason: str,
+        household_id: int | None = None,
+        shelter_id: int | None = None,
+    ) -> None:
+        if not phone:
+            phone = None
+        elif not (len(phone) == 11 and phone.isdigit()):  # normalise_phone's own fast case, inlined
+            phone = normalise_phone(phone)
+        ident = phone or key
+        r = self._by.get(ident)
+        if r is None:
+            self._by[ident] = Recipient(
+                key, name, phone, unit_code, audience, [reason], [key], household_id, shelter_id
+            )
+            return
+        if reason not in r.reasons:
+            r.reasons.append(reason)
+        if key not in r.keys:
+            r.keys.append(key)
+        if _RANK.get(audience, 99) < _RANK.get(r.audience, 99):
+            r.audience = audience
+            if not key.startswith(("resident:", "household:")):
+                r.key, r.name, r.unit_code = key, name, unit_code
+        if r.household_id is None and household_id is not None:
+            r.household_id, r.shelter_id = household_id, shelter_id
+
+    def extend(self, candidates: Iterable[Candidate]) -> Merger:
+        add = self.add
+        for c in candidates:
+            add(c.key, c.name, c.phone, c.unit_code, c.audience, c.reason, c.household_id, c.shelter_id)
+        return self
+
+    def recipients(self) -> list[Recipient]:
+        return list(self._by.values())
+
+
 def merge(candidates: Iterable[Candidate]) -> list[Recipient]:
     """One recipient per person (same phone = same person), reasons de-duplicated in order."""
-    by_identity: dict[str, Recipient] = {}
-    rank = {a: i for i, a in enumerate(AUDIENCES)}
-    for c in candidates:
-        phone = normalise_phone(c.phone)
-        ident = f"tel:{phone}" if phone else c.key
-        r = by_identity.get(ident)
-        if r is None:
-            by_identity[ident] = Recipient(
-                c.key, c.name, phone, c.unit_code, c.audience, [c.reason], [c.key], c.household_id, c.shelter_id
-            )
-            continue
-        if c.reason not in r.reasons:
-            r.reasons.append(c.reason)
-        if c.key not in r.keys:
-            r.keys.append(c.key)
-        if rank.get(c.audience, 99) < rank.get(r.audience, 99):
-            r.audience = c.audience
-            if not c.key.startswith(("resident:", "household:")):
-                r.key, r.name, r.unit_code = c.key, c.name, c.unit_code
-        if r.household_id is None and c.household_id is not None:
-            r.household_id, r.shelter_id = c.household_id, c.shelter_id
-    return list(by_identity.values())
+    return Merger().extend(candidates).recipients()
 
 
 RESIDENT_KINDS = ("household", "resident")  # Residents.kind 0 / 1
@@ -143,15 +175,18 @@ class Residents:
     reason: npt.NDArray[np.int64]  # index into ``texts``
     texts: list[str]
     #: row -> (reasons, keys) of a person named by several records (a shared phone)
-    merged: dict[int, tuple[list[str], list[str]]] = field(default_factory=dict)
+    merged: Mapping[int, tuple[list[str], list[str]]] = field(default_factory=dict)
+    #: candidates only, optional: phones already normalised (None for none) and numbered, one code per
+    #: distinct number (-1: none), which makes merging a sort of integers
+    phone_code: npt.NDArray[np.int64] | None = None
+    phone_table: npt.NDArray[np.str_] | None = None  # the numbers, sorted: ``phone_table[code]``
 
     def __len__(self) -> int:
         return len(self.record_id)
 
     def keys(self) -> list[str]:
         """The person key of every row (``household:<id>`` / ``resident:<id>``)."""
-        kinds = [f"{k}:" for k in RESIDENT_KINDS]
-        return [kinds[k] + str(i) for k, i in zip(self.kind.tolist(), self.record_id.tolist(), strict=True)]
+        return record_keys(self.kind, self.record_id)
 
     def key(self, i: int) -> str:
         return f"{RESIDENT_KINDS[int(self.kind[i])]}:{int(self.record_id[i])}"
@@ -194,6 +229,101 @@ def _normalised(phones: npt.NDArray[Any]) -> npt.NDArray[np.str_]:
     return out
 
 
+def _codes_of(phones: list[str], table: npt.NDArray[np.str_] | None) -> npt.NDArray[np.int64]:
+    """Codes of the normalised ``phones`` that ``table`` (sorted, distinct) holds."""
+    if not phones or table is None or not len(table):
+        return np.array([], dtype=np.int64)
+    wanted = np.array(phones, dtype=str)
+    at = np.minimum(np.searchsorted(table, wanted), len(table) - 1)
+    return at[table[at] == wanted]
+
+
+def record_keys(kind: npt.NDArray[np.int8], record_id: npt.NDArray[np.int64]) -> list[str]:
+    """``household:<id>`` / ``resident:<id>`` of each row (one ``str.format`` per kind, mapped: the
+    fastest way to make a million of them)."""
+    out = np.empty(len(kind), dtype=object)
+    for k, name in enumerate(RESIDENT_KINDS):
+        rows = kind == k
+        out[rows] = list(map(f"{name}:{{}}".format, record_id[rows].tolist()))
+    return out.tolist()
+
+
+class MergedRecords(Mapping[int, tuple[list[str], list[str]]]):
+    """Row -> (reasons, keys) of each person named by several records (a shared phone), made when read.
+
+    A province's households often share a phone with one of their residents: a quarter of a million
+    such persons, whose lists are formatting, not resolution. They are made together on the first
+    full read (flat lists cut into slices, about 0.5 s for 250,000 persons; a Python loop per
+    person would cost seconds), or one at a time by row. Reasons appear once each, in the order first
+    met; keys every time.
+
+    ``rows`` are the persons' rows; ``kind``, ``record_id`` and ``reason`` hold the records of
+    consecutive persons, in candidate order, ``sizes`` how many each person has.
+    """
+
+    def __init__(self, rows: list[int], kind: Any, record_id: Any, reason: Any, sizes: Any, texts: list[str]) -> None:
+        self._group = dict(zip(rows, range(len(rows)), strict=True))
+        self._kind, self._id, self._reason, self._sizes, self._texts = kind, record_id, reason, sizes, texts
+        ends = np.cumsum(sizes)
+        self._start, self._end = (ends - sizes).tolist(), ends.tolist()
+        self._all: dict[int, tuple[list[str], list[str]]] | None = None
+
+    def __len__(self) -> int:
+        return len(self._group)
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._group)
+
+    def __contains__(self, row: object) -> bool:
+        return row in self._group
+
+    def __getitem__(self, row: int) -> tuple[list[str], list[str]]:
+        if self._all is not None:
+            return self._all[row]
+        g = self._group[row]
+        a, b = self._start[g], self._end[g]
+        reasons: list[str] = []
+        for i in self._reason[a:b].tolist():
+            if self._texts[i] not in reasons:
+                reasons.append(self._texts[i])
+        return reasons, record_keys(self._kind[a:b], self._id[a:b])
+
+    def materialised(self) -> dict[int, tuple[list[str], list[str]]]:
+        """Every entry, made at once."""
+        if self._all is None:
+            texts, sizes = self._texts, self._sizes
+            gid = np.repeat(np.arange(len(sizes)), sizes)
+            _, firsts = np.unique(gid * max(len(texts), 1) + self._reason, return_index=True)
+            firsts.sort()  # the first meeting of each (person, reason), in record order
+            flat_reasons = [texts[i] for i in self._reason[firsts].tolist()]
+            r_end = np.cumsum(np.bincount(gid[firsts], minlength=len(sizes))).tolist()
+            flat_keys = record_keys(self._kind, self._id)
+            reasons = [flat_reasons[a:b] for a, b in zip([0, *r_end[:-1]], r_end, strict=True)]
+            keys = [flat_keys[a:b] for a, b in zip(self._start, self._end, strict=True)]
+            self._all = dict(zip(self._group, zip(reasons, keys, strict=True), strict=True))
+        return self._all
+
+    def items(self) -> ItemsView[int, tuple[list[str], list[str]]]:
+        return self.materialised().items()
+
+    def values(self) -> ValuesView[tuple[list[str], list[str]]]:
+        return self.materialised().values()
+
+
+def _groups(values: npt.NDArray[Any]) -> tuple[npt.NDArray[Any], ...]:
+    """Equal values as groups, with one stable sort (``np.unique`` with index, inverse and counts, plus
+    an argsort of the inverse, would sort twice): the distinct values (sorted), the positions grouped
+    by value and in order within a group, each group's first position, its start in that order and
+    its size."""
+    order = np.argsort(values, kind="stable")
+    ordered = values[order]
+    new = np.ones(len(values), dtype=bool)
+    new[1:] = ordered[1:] != ordered[:-1]
+    starts = np.flatnonzero(new)
+    sizes = np.diff(np.append(starts, len(values)))
+    return ordered[starts], order, order[starts], starts, sizes
+
+
 def merge_residents(persons: list[Recipient], cands: Residents) -> tuple[list[Recipient], Residents]:
     """:func:`merge` of ``persons`` (already merged) followed by the resident candidates ``cands``, columnar.
 
@@ -202,52 +332,46 @@ def merge_residents(persons: list[Recipient], cands: Residents) -> tuple[list[Re
     result equals ``merge([*person candidates, *resident candidates])`` with the resident rows kept as
     columns (checked against :func:`merge` in tests/dissemination/test_fast_path.py).
     """
-    phones = _normalised(cands.phone)
-    has = phones != ""
-    pos_ph = np.flatnonzero(has)
-    ph = phones[pos_ph]
-    uniq, first, inv, cnt = np.unique(ph, return_index=True, return_inverse=True, return_counts=True)
-    inv = inv.reshape(-1)
-    order = np.argsort(inv, kind="stable")  # members of each phone, in candidate order
-    starts = np.cumsum(cnt) - cnt
+    person_phones = [r.phone for r in persons if r.phone]
+    if cands.phone_code is not None:  # normalised and numbered already (the directory)
+        has = cands.phone_code >= 0
+        pos_ph = np.flatnonzero(has)
+        group_key, order, first, starts, cnt = _groups(cands.phone_code[pos_ph])
+        phone_col = cands.phone
+        folded = np.isin(group_key, _codes_of(person_phones, cands.phone_table))
+    else:
+        phones = _normalised(cands.phone)
+        has = phones != ""
+        pos_ph = np.flatnonzero(has)
+        group_key, order, first, starts, cnt = _groups(phones[pos_ph])
+        phone_col = phones.astype(object)
+        phone_col[~has] = None
+        folded = np.isin(group_key, np.array(person_phones, dtype=str)) if person_phones else np.zeros(len(first), bool)
     texts = cands.texts
     by_phone = {r.phone: r for r in persons if r.phone}
-    folded = np.zeros(len(uniq), dtype=bool)
-    if by_phone and len(uniq):
-        folded = np.isin(uniq, np.array(list(by_phone), dtype=str))
-        for g in np.flatnonzero(folded).tolist():
-            r = by_phone[str(uniq[g])]
-            for c in pos_ph[order[starts[g] : starts[g] + cnt[g]]].tolist():
-                reason, key = texts[int(cands.reason[c])], cands.key(c)
-                if reason not in r.reasons:
-                    r.reasons.append(reason)
-                if key not in r.keys:
-                    r.keys.append(key)
-                if r.household_id is None:
-                    shelter = int(cands.shelter_id[c])
-                    r.household_id, r.shelter_id = int(cands.household_id[c]), shelter if shelter >= 0 else None
+    fold = np.flatnonzero(folded)
+    for g, number in zip(fold.tolist(), phone_col[pos_ph[first[fold]]].tolist(), strict=True):
+        r = by_phone[number]
+        for c in pos_ph[order[starts[g] : starts[g] + cnt[g]]].tolist():
+            reason, key = texts[int(cands.reason[c])], cands.key(c)
+            if reason not in r.reasons:
+                r.reasons.append(reason)
+            if key not in r.keys:
+                r.keys.append(key)
+            if r.household_id is None:
+                shelter = int(cands.shelter_id[c])
+                r.household_id, r.shelter_id = int(cands.household_id[c]), shelter if shelter >= 0 else None
     keep = ~folded
     reps = np.sort(np.concatenate([pos_ph[first[keep]], np.flatnonzero(~has)]))
-    merged: dict[int, tuple[list[str], list[str]]] = {}
-    multi = np.flatnonzero(keep & (cnt > 1))
-    if len(multi):  # plain lists from here: numpy scalars cost ~100 ns each, and these can be many
+    multi_mask = keep & (cnt > 1)
+    multi = np.flatnonzero(multi_mask)
+    merged: Mapping[int, tuple[list[str], list[str]]] = {}
+    if len(multi):
         rows = np.searchsorted(reps, pos_ph[first[multi]]).tolist()
-        in_multi = np.repeat(keep & (cnt > 1), cnt)  # over ``order``, which is grouped by phone
-        members = pos_ph[order[in_multi]]
-        bounds = np.cumsum(cnt[multi]).tolist()
-        m_reason = cands.reason[members].tolist()
-        m_kind, m_id = cands.kind[members].tolist(), cands.record_id[members].tolist()
-        start = 0
-        for row, end in zip(rows, bounds, strict=True):
-            reasons: list[str] = []
-            for j in range(start, end):
-                reason = texts[m_reason[j]]
-                if reason not in reasons:
-                    reasons.append(reason)
-            merged[row] = (reasons, [f"{RESIDENT_KINDS[m_kind[j]]}:{m_id[j]}" for j in range(start, end)])
-            start = end
-    phone_col = phones.astype(object)
-    phone_col[~has] = None
+        members = pos_ph[order[np.repeat(multi_mask, cnt)]]  # ``order`` is grouped by phone
+        merged = MergedRecords(
+            rows, cands.kind[members], cands.record_id[members], cands.reason[members], cnt[multi], texts
+        )
     out = Residents(
         cands.kind[reps],
         cands.record_id[reps],

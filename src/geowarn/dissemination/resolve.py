@@ -8,6 +8,7 @@ Which audience is told at which level is in :mod:`recipients` (module docstring)
 from __future__ import annotations
 
 import gc
+import itertools
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -18,14 +19,23 @@ import shapely
 from sqlalchemy import LargeBinary, and_, func, literal, select
 from sqlalchemy.orm import Session
 
+from geowarn.db.raw import fetch_tuples, fetch_tuples_in
+from geowarn.dissemination import directory as people
 from geowarn.dissemination.models import Endpoint, Preference
-from geowarn.dissemination.recipients import Candidate, Pref, Recipient, Residents, merge, merge_residents
+from geowarn.dissemination.recipients import (
+    Candidate,
+    Merger,
+    Pref,
+    Recipient,
+    Residents,
+    merge_residents,
+)
 from geowarn.inventory.models import HazardSite, Household, Organisation, Person, Resident, RiskZone, Shelter
 from geowarn.warning.levels import Level
 
 CHUNK = 5000
 #: Sites that still threaten people (treated, relocated and written-off sites do not).
-LIVE_STATUSES = ("registered", "under_treatment")
+LIVE_STATUSES = people.LIVE_STATUSES
 ALERT_DEPARTMENTS = ("natural_resources", "emergency_management", "weather")
 
 
@@ -59,6 +69,42 @@ class SiteInfo:
     monitor_id: int | None
 
 
+class HouseholdPlan(Sequence[dict[str, Any]]):
+    """Households as lines of transfer orders (:func:`transfer_plan`), kept as columns: a red warning
+    over a province moves a quarter of a million households, and a line is only made when read."""
+
+    _NAMES = ("household_id", "code", "head", "people", "unit_code", "shelter_id", "site_id")
+
+    def __init__(self, *columns: Any) -> None:  # in the order of _NAMES; -1: no shelter / site
+        self._cols = columns
+
+    def __len__(self) -> int:
+        return len(self._cols[0])
+
+    @staticmethod
+    def _line(values: Sequence[Any]) -> dict[str, Any]:
+        line = dict(zip(HouseholdPlan._NAMES, values, strict=True))
+        for k in ("shelter_id", "site_id"):
+            if line[k] < 0:
+                line[k] = None
+        return line
+
+    def __getitem__(self, i: Any) -> Any:
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        return self._line([c[i].item() if hasattr(c[i], "item") else c[i] for c in self._cols])
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        for values in zip(*(c.tolist() for c in self._cols), strict=True):
+            yield self._line(values)
+
+    def shelter_ids(self) -> list[int]:
+        return [int(v) for v in np.unique(self._cols[5]).tolist() if v >= 0]
+
+    def townships(self) -> set[str]:
+        return {u[:9] for u in set(self._cols[4].tolist())}
+
+
 @dataclass(slots=True)
 class Resolution:
     """The recipients of one warning and what the messages need about them."""
@@ -67,7 +113,7 @@ class Resolution:
     sites: list[SiteInfo] = field(default_factory=list)
     townships: list[str] = field(default_factory=list)
     shelters: dict[int, tuple[str, str | None]] = field(default_factory=dict)  # id -> (name, address/route)
-    households: list[dict[str, Any]] = field(default_factory=list)  # for transfer orders
+    households: Sequence[dict[str, Any]] = field(default_factory=list)  # for transfer orders
     endpoints: list[Endpoint] = field(default_factory=list)
     residents: Residents | None = None  # the regional fast path: residents as columns, after ``recipients``
 
@@ -84,9 +130,11 @@ class Resolution:
 PERSON_COLUMNS = (Person.id, Person.name, Person.phone, Person.unit_code, Person.roles)
 
 
-def _persons(session: Session, ids: Iterable[int]) -> dict[int, Any]:
+def _persons(session: Session, ids: Iterable[int], d: people.Directory | None = None) -> dict[int, Any]:
     """Active persons by id (rows of :data:`PERSON_COLUMNS`: thousands are read for a province)."""
     wanted = sorted({i for i in ids if i is not None})
+    if d is not None:
+        return {i: d.persons[i] for i in wanted if i in d.persons}
     out: dict[int, Any] = {}
     for chunk in _chunks(wanted):
         for p in session.execute(select(*PERSON_COLUMNS).where(Person.id.in_(chunk), Person.active.is_(True))):
@@ -94,19 +142,26 @@ def _persons(session: Session, ids: Iterable[int]) -> dict[int, Any]:
     return out
 
 
-def _officials(session: Session, units: Iterable[str], reason: str) -> list[Candidate]:
-    """Duty officials and leaders registered exactly at one of ``units``."""
+def _officials(
+    session: Session, units: Iterable[str], reason: str, d: people.Directory | None = None
+) -> list[Candidate]:
+    """Duty officials and leaders registered exactly at one of ``units`` (by unit, then id)."""
     units = sorted(set(units))
     if not units:
         return []
-    out = []
-    for p in session.execute(select(*PERSON_COLUMNS).where(Person.unit_code.in_(units), Person.active.is_(True))):
-        roles = set(p.roles or [])
-        if roles & {"duty_official", "leader"}:
-            out.append(
-                Candidate(f"person:{p.id}", p.name, p.phone, p.unit_code, "official", f"{reason}（{p.unit_code}）")
-            )
-    return out
+    if d is not None:
+        found: list[Any] = [p for u in units for p in d.officials.get(u, ())]
+    else:
+        stmt = select(*PERSON_COLUMNS).where(Person.unit_code.in_(units), Person.active.is_(True))
+        found = [
+            p
+            for p in session.execute(stmt.order_by(Person.unit_code, Person.id))
+            if people.OFFICIAL_ROLES & set(p.roles or [])
+        ]
+    return [
+        Candidate(f"person:{p.id}", p.name, p.phone, p.unit_code, "official", f"{reason}（{p.unit_code}）")
+        for p in found
+    ]
 
 
 def _department_contacts(session: Session, county: str) -> list[Candidate]:
@@ -122,20 +177,23 @@ def _department_contacts(session: Session, county: str) -> list[Candidate]:
     ]
 
 
-def _site_people(sites: Sequence[SiteInfo], persons: dict[int, Any], min_level: Level) -> list[Candidate]:
-    out = []
+def _site_people_fields(
+    sites: Sequence[SiteInfo], persons: dict[int, Any], min_level: Level
+) -> Iterator[tuple[str, str, str | None, str, str, str]]:
+    """The responsible person and monitor of each site at ``min_level`` or above, as the fields of a
+    :class:`Candidate` (key, name, phone, unit, audience, reason)."""
     for s in sites:
         if s.level < min_level:
             continue
+        site = f"{s.name}（{s.code}）"
         for pid, what in ((s.responsible_person_id, "防灾责任人"), (s.monitor_id, "监测人")):
             p = persons.get(pid) if pid is not None else None
             if p is not None:
-                out.append(
-                    Candidate(
-                        f"person:{p.id}", p.name, p.phone, p.unit_code, "responsible", f"{s.name}（{s.code}）{what}"
-                    )
-                )
-    return out
+                yield f"person:{p.id}", p.name, p.phone, p.unit_code, "responsible", site + what
+
+
+def _site_people(sites: Sequence[SiteInfo], persons: dict[int, Any], min_level: Level) -> list[Candidate]:
+    return [Candidate(*f) for f in _site_people_fields(sites, persons, min_level)]
 
 
 HOUSEHOLD_COLUMNS = (
@@ -270,15 +328,50 @@ def _within(session: Session, model: Any, polygon: Any, *, intersects: bool = Fa
         args = (model.geom, _wkb(polygon)) if intersects else (_wkb(polygon), model.geom)
         return list(session.scalars(select(model.id).where(pred(*args))))
     x0, y0, x1, y1 = shapely.bounds(polygon).tolist()
-    rows = session.execute(
-        select(model.id, model.geom).where(and_(model.maxx >= x0, model.minx <= x1, model.maxy >= y0, model.miny <= y1))
-    ).all()
+    box = and_(model.maxx >= x0, model.minx <= x1, model.maxy >= y0, model.miny <= y1)
+    shapely.prepare(polygon)
+    if model in (HazardSite, Household):  # points: their bounding box is the point, no geometry to decode
+        got = session.execute(select(model.id, model.minx, model.miny).where(box)).all()
+        if not got:
+            return []
+        ids, xs, ys = (np.array(c) for c in zip(*got, strict=True))
+        return ids[shapely.intersects_xy(polygon, xs.astype(float), ys.astype(float))].tolist()
+    rows = session.execute(select(model.id, model.geom).where(box)).all()
     if not rows:
         return []
-    shapely.prepare(polygon)
     geoms = np.array([r[1] for r in rows], dtype=object)
     hit = shapely.intersects(polygon, geoms) if intersects else shapely.covers(polygon, geoms)
     return [int(r[0]) for r, h in zip(rows, hit, strict=True) if h]
+
+
+_SITE_SQL = (
+    "SELECT id, code, name, unit_code, township_code, responsible_person_id, monitor_id{extra} FROM hazard_site"
+    " WHERE status IN (?, ?) AND "
+)
+
+
+def _live_sites_within(session: Session, polygon: Any, live: people.Sites | None = None) -> list[tuple[Any, ...]]:
+    """Sites still threatening people (:data:`LIVE_STATUSES`) whose point lies in the polygon:
+    ``(id, code, name, unit_code, township_code, responsible_person_id, monitor_id)``. One query,
+    columns and place together (PostGIS ``ST_Covers`` on the GiST index; on SQLite the bounding-box
+    columns, which for a point are the point, then ``shapely.intersects_xy``)."""
+    if live is not None:  # in memory: the same test on the same points
+        x0, y0, x1, y1 = shapely.bounds(polygon).tolist()
+        box = np.flatnonzero((live.x >= x0) & (live.x <= x1) & (live.y >= y0) & (live.y <= y1))
+        shapely.prepare(polygon)
+        inside = box[shapely.intersects_xy(polygon, live.x[box], live.y[box])].tolist()
+        return [live.rows[i] for i in inside]
+    if session.get_bind().dialect.name == "postgresql":
+        sql = _SITE_SQL.format(extra="") + "ST_Covers(ST_GeomFromWKB(?, 4326), geom)"
+        return fetch_tuples(session, sql, [*LIVE_STATUSES, shapely.to_wkb(polygon)])
+    x0, y0, x1, y1 = shapely.bounds(polygon).tolist()
+    sql = _SITE_SQL.format(extra=", minx, miny") + "minx >= ? AND minx <= ? AND miny >= ? AND miny <= ?"
+    rows = fetch_tuples(session, sql, [*LIVE_STATUSES, x0, x1, y0, y1])
+    if not rows:
+        return []
+    xy = np.array([r[-2:] for r in rows], dtype=float)
+    shapely.prepare(polygon)
+    return [r[:-2] for r in itertools.compress(rows, shapely.intersects_xy(polygon, xy[:, 0], xy[:, 1]).tolist())]
 
 
 def for_areas(
@@ -294,13 +387,17 @@ def for_areas(
 
 def _for_areas(session: Session, unit_code: str, areas: Sequence[tuple[int, Any]], columnar: bool) -> Resolution:
     site_level: dict[int, Level] = {}
+    site_rows: dict[int, tuple[Any, ...]] = {}
     zone_level: dict[int, Level] = {}
     red_households: list[int] = []  # red: everyone in the area moves (susceptible areas, steep slopes)
     red_areas: list[Any] = []
+    session.flush()  # the plain-tuple reads below do not autoflush
+    live = people.cached_sites(session) if columnar else None
     for lv, geom in sorted(areas, key=lambda a: a[0]):
         level = Level(lv)
-        for sid in _within(session, HazardSite, geom):
-            site_level[sid] = max(site_level.get(sid, Level.NONE), level)
+        for row in _live_sites_within(session, geom, live):
+            site_rows[row[0]] = row
+            site_level[row[0]] = max(site_level.get(row[0], Level.NONE), level)
         if level >= Level.ORANGE:
             for zid in _within(session, RiskZone, geom, intersects=True):
                 zone_level[zid] = max(zone_level.get(zid, Level.NONE), level)
@@ -309,22 +406,24 @@ def _for_areas(session: Session, unit_code: str, areas: Sequence[tuple[int, Any]
             if not columnar:
                 red_households += _within(session, Household, geom)
     top = Level(max((lv for lv, _ in areas), default=0))
-    sites: list[SiteInfo] = []
-    for chunk in _chunks(sorted(site_level)):
-        for s in session.execute(
-            select(*SITE_COLUMNS).where(HazardSite.id.in_(chunk), HazardSite.status.in_(LIVE_STATUSES))
-        ):
-            sites.append(_site_info(s, site_level[s.id]))
+    d = people.cached(session) if columnar else None  # the register's people in memory, when it holds
+    sites = [
+        SiteInfo(i, code, name, unit, township or unit[:9], site_level[i], rp, mon)
+        for i, code, name, unit, township, rp, mon in (site_rows[i] for i in sorted(site_rows))
+    ]
     townships = sorted({s.township for s in sites})
-    persons = _persons(session, [p for s in sites for p in (s.responsible_person_id, s.monitor_id) if p])
-    candidates = _site_people(sites, persons, Level.YELLOW)
-    candidates += _officials(session, townships, "乡镇值班")
-    candidates += _officials(session, [unit_code[:6]], "县级值班")
+    persons = _persons(session, [p for s in sites for p in (s.responsible_person_id, s.monitor_id) if p], d)
+    merger = Merger()  # the site people straight in (no Candidate objects), then the others in order
+    for fields in _site_people_fields(sites, persons, Level.YELLOW):
+        merger.add(*fields)
+    candidates = _officials(session, townships, "乡镇值班", d)
+    candidates += _officials(session, [unit_code[:6]], "县级值班", d)
     if top >= Level.ORANGE:
-        candidates += _officials(session, _village_units([s for s in sites if s.level >= Level.ORANGE]), "村级值班")
+        villages = _village_units([s for s in sites if s.level >= Level.ORANGE])
+        candidates += _officials(session, villages, "村级值班", d)
     if top >= Level.YELLOW:
         candidates += _department_contacts(session, unit_code[:6])
-    plan: list[dict[str, Any]] = []
+    plan: Sequence[dict[str, Any]] = []
     residents: Residents | None = None
     if top >= Level.ORANGE:
         moving = [s for s in sites if s.level >= Level.ORANGE]
@@ -336,44 +435,29 @@ def _for_areas(session: Session, unit_code: str, areas: Sequence[tuple[int, Any]
             )
         site_names = {s.id: f"{s.name}（{s.code}）" for s in moving}
         if columnar:
-            cols = _household_columns(session, sorted(site_names), zones, red_areas)
-            cands, plan = _resident_columns(session, cols, site_names, zone_names)
-            recipients, residents = merge_residents(merge(candidates), cands)
+            if d is not None:
+                cols = _household_columns_of(d, sorted(site_names), zones, red_areas)
+            else:
+                cols = _household_columns(session, sorted(site_names), zones, red_areas)
+            cands, plan = _resident_columns(session, cols, site_names, zone_names, d)
+            recipients, residents = merge_residents(merger.extend(candidates).recipients(), cands)
         else:
             households = _households(session, sorted(site_names), zones, red_households)
             res, plan = _resident_candidates(session, households, site_names, zone_names)
-            recipients = merge([*candidates, *res])
-        townships = sorted(set(townships) | {u[:9] for u in {p["unit_code"] for p in plan}})
+            recipients = merger.extend([*candidates, *res]).recipients()
+        if isinstance(plan, HouseholdPlan):
+            townships = sorted(set(townships) | plan.townships())
+            shelter_ids: list[int | None] = list(plan.shelter_ids())
+        else:
+            townships = sorted(set(townships) | {p["unit_code"][:9] for p in plan})
+            shelter_ids = [p["shelter_id"] for p in plan]
     else:
-        recipients = merge(candidates)
-    shelters = _shelters(session, [p["shelter_id"] for p in plan])
+        recipients = merger.extend(candidates).recipients()
+        shelter_ids = []
+    shelters = _shelters(session, shelter_ids)
     return Resolution(
         recipients, sites, townships, shelters, plan, _endpoints(session, [unit_code, *townships], top), residents
     )
-
-
-def _raw(session: Session, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-    """Rows as plain tuples through the driver's cursor (``?`` placeholders; Row objects cost ~30x more)."""
-    conn = session.connection()
-    raw: Any = conn.connection.driver_connection
-    if conn.dialect.name == "postgresql":
-        with raw.cursor() as cur:
-            cur.execute(sql.replace("?", "%s"), params)
-            return list(cur.fetchall())
-    return list(raw.execute(sql, params).fetchall())
-
-
-def _raw_in(session: Session, sql: str, column: str, ids: Sequence[int], params: Sequence[Any] = ()) -> list[Any]:
-    """``sql`` (with ``{in}`` where ``column`` is tested) for ``ids``: one array parameter on PostgreSQL,
-    chunks of :data:`CHUNK` placeholders on SQLite. ``params`` are the placeholders after ``{in}``."""
-    if not ids:
-        return []
-    if session.get_bind().dialect.name == "postgresql":
-        return _raw(session, sql.format(cond=f"{column} = ANY(?)"), [list(ids), *params])
-    out: list[Any] = []
-    for chunk in _chunks(ids):
-        out += _raw(session, sql.format(cond=f"{column} IN ({','.join('?' * len(chunk))})"), [*chunk, *params])
-    return out
 
 
 _H_SQL = (
@@ -394,7 +478,7 @@ def _household_columns(
     box_params = [v for b in boxes for v in b]
     rows: list[Any] = []
     if boxes:  # households in the red areas' bounding boxes: keep those in an area or linked
-        got = _raw(session, _H_SQL + inside_box, box_params)
+        got = fetch_tuples(session, _H_SQL + inside_box, box_params)
         if got:
             cols = list(zip(*got, strict=True))
             lon, lat = np.array(cols[9], dtype=float), np.array(cols[10], dtype=float)
@@ -405,7 +489,7 @@ def _household_columns(
             rows += [got[i] for i in np.flatnonzero(keep).tolist()]
     outside = f" AND NOT ({inside_box})" if boxes else ""
     for column, ids in (("site_id", site_ids), ("risk_zone_id", zone_ids)):
-        rows += _raw_in(session, _H_SQL + "{cond}" + outside, column, list(ids), box_params)
+        rows += fetch_tuples_in(session, _H_SQL + "{cond}" + outside, column, list(ids), box_params)
     names = ("id", "code", "head", "phone", "size", "unit", "site", "zone", "shelter")
     if not rows:
         return {n: np.array([], dtype=np.int64 if i in _H_INT else object) for i, n in enumerate(names)}
@@ -419,6 +503,60 @@ def _household_columns(
     return out
 
 
+def _household_columns_of(
+    d: people.Directory, site_ids: Sequence[int], zone_ids: Sequence[int], red_areas: Sequence[Any]
+) -> dict[str, Any]:
+    """:func:`_household_columns` from the directory (no database read), with ``pos``, each household's
+    position in the directory, and ``pcode``, its head's phone number code."""
+    keep = np.isin(d.h_site, site_ids) | np.isin(d.h_zone, zone_ids)
+    for g in red_areas:
+        x0, y0, x1, y1 = shapely.bounds(g).tolist()
+        box = np.flatnonzero((d.h_lon >= x0) & (d.h_lon <= x1) & (d.h_lat >= y0) & (d.h_lat <= y1))
+        shapely.prepare(g)
+        keep[box[shapely.intersects_xy(g, d.h_lon[box], d.h_lat[box])]] = True  # a point: intersects == covered
+    pos = np.flatnonzero(keep)  # the directory is sorted by id
+    return {
+        "pos": pos,
+        "id": d.h_id[pos],
+        "code": d.h_code[pos],
+        "head": d.h_head[pos],
+        "phone": d.h_phone[pos],
+        "size": d.h_size[pos],
+        "unit": d.h_unit[pos],
+        "site": d.h_site[pos],
+        "zone": d.h_zone[pos],
+        "shelter": d.h_shelter[pos],
+        "pcode": d.h_code_phone[pos],
+    }
+
+
+def _residents_of(
+    session: Session, h: dict[str, Any], d: people.Directory | None
+) -> tuple[Any, Any, Any, Any, Any | None]:
+    """Residents with a phone of the households ``h`` (columns by id): id, position of the household in
+    ``h``, name, phone, and (from the directory) the phone's code; sorted by (household, id)."""
+    if d is not None:
+        chosen = np.zeros(len(d.h_id), dtype=bool)
+        chosen[h["pos"]] = True
+        mine = chosen[d.r_hpos]
+        rank = np.cumsum(chosen) - 1  # directory position -> position in ``h``
+        return d.r_id[mine], rank[d.r_hpos[mine]], d.r_name[mine], d.r_phone[mine], d.r_code_phone[mine]
+    hid = h["id"]
+    res_rows = fetch_tuples_in(
+        session,
+        "SELECT id, household_id, name, phone FROM resident WHERE {cond} AND phone IS NOT NULL AND phone <> ''",
+        "household_id",
+        hid.tolist(),
+    )
+    if not res_rows:
+        empty = np.array([], dtype=np.int64)
+        return empty, empty, _objects([]), _objects([]), None
+    rc = list(zip(*res_rows, strict=True))
+    rid, hpos = np.array(rc[0], dtype=np.int64), np.searchsorted(hid, np.array(rc[1], dtype=np.int64))
+    o = np.lexsort((rid, hpos))
+    return rid[o], hpos[o], _objects(rc[2])[o], _objects(rc[3])[o], None
+
+
 def _objects(values: Sequence[Any]) -> Any:
     arr = np.empty(len(values), dtype=object)
     arr[:] = values
@@ -426,10 +564,15 @@ def _objects(values: Sequence[Any]) -> Any:
 
 
 def _resident_columns(
-    session: Session, h: dict[str, Any], site_names: dict[int, str], zone_names: dict[int, str]
-) -> tuple[Residents, list[dict[str, Any]]]:
+    session: Session,
+    h: dict[str, Any],
+    site_names: dict[int, str],
+    zone_names: dict[int, str],
+    d: people.Directory | None = None,
+) -> tuple[Residents, HouseholdPlan]:
     """Candidates of :func:`_resident_candidates` as columns: per household (by id) its head, then its
-    residents with a phone (by id); and the households for the transfer orders."""
+    residents with a phone (by id); and the households for the transfer orders. With the directory
+    ``d`` (``h`` then comes from :func:`_household_columns_of`) phones are normalised and coded."""
     hid, site, zone = h["id"], h["site"], h["zone"]
     nh = len(hid)
     # the reason of each household (see _resident_candidates), as an index into ``texts``
@@ -452,23 +595,7 @@ def _resident_columns(
     texts.append("居住在红色预警区内")
     head_texts = len(texts)
     texts += [f"户主，{t}" for t in texts]
-    # residents with a phone, by (household, id)
-    res_rows = _raw_in(
-        session,
-        "SELECT id, household_id, name, phone FROM resident WHERE {cond} AND phone IS NOT NULL AND phone <> ''",
-        "household_id",
-        hid.tolist(),
-    )
-    if res_rows:
-        rc = list(zip(*res_rows, strict=True))
-        rid, rhid = np.array(rc[0], dtype=np.int64), np.array(rc[1], dtype=np.int64)
-        rname, rphone = _objects(rc[2]), _objects(rc[3])
-    else:
-        rid = rhid = np.array([], dtype=np.int64)
-        rname = rphone = _objects([])
-    hpos = np.searchsorted(hid, rhid)
-    o = np.lexsort((rid, hpos))
-    rid, hpos, rname, rphone = rid[o], hpos[o], rname[o], rphone[o]
+    rid, hpos, rname, rphone, rcode = _residents_of(session, h, d)
     per = np.bincount(hpos, minlength=nh)
     before = np.cumsum(per) - per  # residents of earlier households
     head_at = np.arange(nh) + before
@@ -490,29 +617,10 @@ def _resident_columns(
         col(np.int64, h["shelter"], h["shelter"][hpos]),
         col(np.int64, why + head_texts, why[hpos]),
         texts,
+        phone_code=col(np.int64, h["pcode"], rcode) if d is not None else None,
+        phone_table=d.phone_table if d is not None else None,
     )
-    plan = [
-        {
-            "household_id": i,
-            "code": c,
-            "head": hd,
-            "people": p,
-            "unit_code": u,
-            "shelter_id": sh if sh >= 0 else None,
-            "site_id": si if si >= 0 else None,
-        }
-        for i, c, hd, p, u, sh, si in zip(
-            hid.tolist(),
-            h["code"].tolist(),
-            h["head"].tolist(),
-            h["size"].tolist(),
-            h["unit"].tolist(),
-            h["shelter"].tolist(),
-            site.tolist(),
-            strict=True,
-        )
-    ]
-    return cands, plan
+    return cands, HouseholdPlan(hid, h["code"], h["head"], h["size"], h["unit"], h["shelter"], site)
 
 
 def preferences(session: Session, keys: Iterable[str]) -> dict[str, Pref]:
