@@ -77,6 +77,15 @@ class Directory:
     r_phone: npt.NDArray[Any]  # normalised; None when nothing is left of it
     r_code_phone: npt.NDArray[np.int64]
     phone_table: npt.NDArray[np.str_]  # every number, sorted: the code of a number is its position
+    # every household head and resident as a candidate, in the order merging sees them: by household
+    # (by id), its head, then its residents (by id); and those with a phone grouped by phone
+    c_hpos: npt.NDArray[np.int64]  # the household's position
+    c_kind: npt.NDArray[np.int8]  # 0 head (household record), 1 resident
+    c_record: npt.NDArray[np.int64]
+    c_name: npt.NDArray[Any]
+    c_phone: npt.NDArray[Any]
+    c_code: npt.NDArray[np.int64]
+    g_order: npt.NDArray[np.int64]  # candidates with a phone, by phone code, in candidate order within a code
     # active persons
     persons: dict[int, PersonRow]
     officials: dict[str, list[PersonRow]]  # unit code -> its duty officials and leaders, by id
@@ -137,6 +146,20 @@ def load(session: Session) -> Directory:
         persons[pid] = row
         if OFFICIAL_ROLES.intersection(row.roles):
             officials.setdefault(unit, []).append(row)
+    nh, nr = len(h_id), len(r_id)
+    r_hpos = np.searchsorted(h_id, r_hid)  # every resident's household exists (foreign key)
+    per = np.bincount(r_hpos, minlength=nh)
+    before = np.cumsum(per) - per  # residents of earlier households
+    head_at = np.arange(nh) + before
+    res_at = head_at[r_hpos] + 1 + (np.arange(nr) - before[r_hpos])
+
+    def interleave(heads: Any, residents: Any, dtype: Any) -> Any:
+        out = np.empty(nh + nr, dtype=dtype)
+        out[head_at], out[res_at] = heads, residents
+        return out
+
+    c_code = interleave(codes[:nh], codes[nh:], np.int64)
+    with_phone = np.flatnonzero(c_code >= 0)
     return Directory(
         stamp=stamp,
         h_id=h_id,
@@ -152,11 +175,18 @@ def load(session: Session) -> Directory:
         h_lat=np.array(hc[10], dtype=np.float64),
         h_code_phone=codes[: len(h_id)],
         r_id=r_id,
-        r_hpos=np.searchsorted(h_id, r_hid),  # every resident's household exists (foreign key)
+        r_hpos=r_hpos,
         r_name=_objects(rc[2]),
         r_phone=r_phone,
         r_code_phone=codes[len(h_id) :],
         phone_table=table,
+        c_hpos=interleave(np.arange(nh), r_hpos, np.int64),
+        c_kind=interleave(0, 1, np.int8),
+        c_record=interleave(h_id, r_id, np.int64),
+        c_name=interleave(_objects(hc[2]), _objects(rc[2]), object),
+        c_phone=interleave(h_norm, r_phone, object),
+        c_code=c_code,
+        g_order=with_phone[np.argsort(c_code[with_phone], kind="stable")],
         persons=persons,
         officials=officials,
     )

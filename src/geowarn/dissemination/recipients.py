@@ -104,44 +104,36 @@ class Merger:
     def __init__(self) -> None:
         self._by: dict[str, Recipient] = {}  # by phone (digits only) or, without one, by key (has a colon)
 
-    def add(
-        self,
-        key: str,
-        name: str,
-        phone: str | None,
-        unit_code: str,
-        audience: str,
-        reason: str,
-        household_id: int | None = None,
-        shelter_id: int | None = None,
-    ) -> None:
-        if not phone:
-            phone = None
-        elif not (len(phone) == 11 and phone.isdigit()):  # normalise_phone's own fast case, inlined
-            phone = normalise_phone(phone)
-        ident = phone or key
-        r = self._by.get(ident)
-        if r is None:
-            self._by[ident] = Recipient(
-                key, name, phone, unit_code, audience, [reason], [key], household_id, shelter_id
-            )
-            return
-        if reason not in r.reasons:
-            r.reasons.append(reason)
-        if key not in r.keys:
-            r.keys.append(key)
-        if _RANK.get(audience, 99) < _RANK.get(r.audience, 99):
-            r.audience = audience
-            if not key.startswith(("resident:", "household:")):
-                r.key, r.name, r.unit_code = key, name, unit_code
-        if r.household_id is None and household_id is not None:
-            r.household_id, r.shelter_id = household_id, shelter_id
+    def add_many(self, rows: Iterable[tuple[Any, ...]]) -> Merger:
+        """Candidates as tuples of :class:`Candidate`'s eight fields, in order."""
+        by, rank = self._by, _RANK
+        for key, name, phone, unit_code, audience, reason, household_id, shelter_id in rows:
+            if not phone:
+                phone = None
+            elif not (len(phone) == 11 and phone.isdigit()):  # normalise_phone's own fast case, inlined
+                phone = normalise_phone(phone)
+            ident = phone or key
+            r = by.get(ident)
+            if r is None:
+                by[ident] = Recipient(key, name, phone, unit_code, audience, [reason], [key], household_id, shelter_id)
+                continue
+            if reason not in r.reasons:
+                r.reasons.append(reason)
+            if key not in r.keys:
+                r.keys.append(key)
+            if rank.get(audience, 99) < rank.get(r.audience, 99):
+                r.audience = audience
+                if not key.startswith(("resident:", "household:")):
+                    r.key, r.name, r.unit_code = key, name, unit_code
+            if r.household_id is None and household_id is not None:
+                r.household_id, r.shelter_id = household_id, shelter_id
+        return self
 
     def extend(self, candidates: Iterable[Candidate]) -> Merger:
-        add = self.add
-        for c in candidates:
-            add(c.key, c.name, c.phone, c.unit_code, c.audience, c.reason, c.household_id, c.shelter_id)
-        return self
+        return self.add_many(
+            (c.key, c.name, c.phone, c.unit_code, c.audience, c.reason, c.household_id, c.shelter_id)
+            for c in candidates
+        )
 
     def recipients(self) -> list[Recipient]:
         return list(self._by.values())
@@ -317,58 +309,83 @@ def _groups(values: npt.NDArray[Any]) -> tuple[npt.NDArray[Any], ...]:
     its size."""
     order = np.argsort(values, kind="stable")
     ordered = values[order]
-    new = np.ones(len(values), dtype=bool)
-    new[1:] = ordered[1:] != ordered[:-1]
-    starts = np.flatnonzero(new)
-    sizes = np.diff(np.append(starts, len(values)))
+    starts, sizes = group_bounds(ordered)
     return ordered[starts], order, order[starts], starts, sizes
 
 
-def merge_residents(persons: list[Recipient], cands: Residents) -> tuple[list[Recipient], Residents]:
+def group_bounds(ordered: npt.NDArray[Any]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Where each run of equal values of ``ordered`` (sorted) starts, and its length."""
+    new = np.ones(len(ordered), dtype=bool)
+    new[1:] = ordered[1:] != ordered[:-1]
+    starts = np.flatnonzero(new)
+    return starts, np.diff(np.append(starts, len(ordered)))
+
+
+#: Candidates sharing a phone, as :func:`_groups` gives them (indices into the candidates).
+Groups = tuple[
+    npt.NDArray[Any], npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]
+]
+
+
+def merge_residents(
+    persons: list[Recipient], cands: Residents, groups: Groups | None = None
+) -> tuple[list[Recipient], Residents]:
     """:func:`merge` of ``persons`` (already merged) followed by the resident candidates ``cands``, columnar.
 
     A resident with the phone of a person is folded into that person (reasons and keys appended, the
     household filled in); residents sharing a phone are one row, the first record naming them. The
     result equals ``merge([*person candidates, *resident candidates])`` with the resident rows kept as
     columns (checked against :func:`merge` in tests/dissemination/test_fast_path.py).
+
+    ``groups`` (with coded phones only): the candidates with a phone already grouped, as
+    :func:`_groups` would group them (the directory keeps the whole register grouped, so a warning
+    only filters it instead of sorting a million codes).
     """
     person_phones = [r.phone for r in persons if r.phone]
     if cands.phone_code is not None:  # normalised and numbered already (the directory)
         has = cands.phone_code >= 0
-        pos_ph = np.flatnonzero(has)
-        group_key, order, first, starts, cnt = _groups(cands.phone_code[pos_ph])
+        if groups is None:
+            pos = np.flatnonzero(has)
+            key, order, first, starts, cnt = _groups(cands.phone_code[pos])
+            order, first = pos[order], pos[first]
+        else:
+            key, order, first, starts, cnt = groups
         phone_col = cands.phone
-        folded = np.isin(group_key, _codes_of(person_phones, cands.phone_table))
+        folded = np.isin(key, _codes_of(person_phones, cands.phone_table))
     else:
         phones = _normalised(cands.phone)
         has = phones != ""
-        pos_ph = np.flatnonzero(has)
-        group_key, order, first, starts, cnt = _groups(phones[pos_ph])
+        pos = np.flatnonzero(has)
+        key, order, first, starts, cnt = _groups(phones[pos])
+        order, first = pos[order], pos[first]
         phone_col = phones.astype(object)
         phone_col[~has] = None
-        folded = np.isin(group_key, np.array(person_phones, dtype=str)) if person_phones else np.zeros(len(first), bool)
+        folded = np.isin(key, np.array(person_phones, dtype=str)) if person_phones else np.zeros(len(first), bool)
+    # from here ``order`` lists the candidates with a phone grouped by phone, ``first`` each group's first
     texts = cands.texts
     by_phone = {r.phone: r for r in persons if r.phone}
     fold = np.flatnonzero(folded)
-    for g, number in zip(fold.tolist(), phone_col[pos_ph[first[fold]]].tolist(), strict=True):
+    for g, number in zip(fold.tolist(), phone_col[first[fold]].tolist(), strict=True):
         r = by_phone[number]
-        for c in pos_ph[order[starts[g] : starts[g] + cnt[g]]].tolist():
-            reason, key = texts[int(cands.reason[c])], cands.key(c)
+        for c in order[starts[g] : starts[g] + cnt[g]].tolist():
+            reason, rkey = texts[int(cands.reason[c])], cands.key(c)
             if reason not in r.reasons:
                 r.reasons.append(reason)
-            if key not in r.keys:
-                r.keys.append(key)
+            if rkey not in r.keys:
+                r.keys.append(rkey)
             if r.household_id is None:
                 shelter = int(cands.shelter_id[c])
                 r.household_id, r.shelter_id = int(cands.household_id[c]), shelter if shelter >= 0 else None
     keep = ~folded
-    reps = np.sort(np.concatenate([pos_ph[first[keep]], np.flatnonzero(~has)]))
+    is_rep = ~has  # a person: each group's first candidate, and each candidate without a phone
+    is_rep[first[keep]] = True
+    reps = np.flatnonzero(is_rep)
     multi_mask = keep & (cnt > 1)
     multi = np.flatnonzero(multi_mask)
     merged: Mapping[int, tuple[list[str], list[str]]] = {}
     if len(multi):
-        rows = np.searchsorted(reps, pos_ph[first[multi]]).tolist()
-        members = pos_ph[order[np.repeat(multi_mask, cnt)]]  # ``order`` is grouped by phone
+        rows = np.searchsorted(reps, first[multi]).tolist()
+        members = order[np.repeat(multi_mask, cnt)]  # ``order`` is grouped by phone
         merged = MergedRecords(
             rows, cands.kind[members], cands.record_id[members], cands.reason[members], cnt[multi], texts
         )

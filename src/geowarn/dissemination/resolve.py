@@ -24,10 +24,12 @@ from geowarn.dissemination import directory as people
 from geowarn.dissemination.models import Endpoint, Preference
 from geowarn.dissemination.recipients import (
     Candidate,
+    Groups,
     Merger,
     Pref,
     Recipient,
     Residents,
+    group_bounds,
     merge_residents,
 )
 from geowarn.inventory.models import HazardSite, Household, Organisation, Person, Resident, RiskZone, Shelter
@@ -179,9 +181,9 @@ def _department_contacts(session: Session, county: str) -> list[Candidate]:
 
 def _site_people_fields(
     sites: Sequence[SiteInfo], persons: dict[int, Any], min_level: Level
-) -> Iterator[tuple[str, str, str | None, str, str, str]]:
+) -> Iterator[tuple[str, str, str | None, str, str, str, None, None]]:
     """The responsible person and monitor of each site at ``min_level`` or above, as the fields of a
-    :class:`Candidate` (key, name, phone, unit, audience, reason)."""
+    :class:`Candidate` (key, name, phone, unit, audience, reason, no household, no shelter)."""
     for s in sites:
         if s.level < min_level:
             continue
@@ -189,7 +191,7 @@ def _site_people_fields(
         for pid, what in ((s.responsible_person_id, "防灾责任人"), (s.monitor_id, "监测人")):
             p = persons.get(pid) if pid is not None else None
             if p is not None:
-                yield f"person:{p.id}", p.name, p.phone, p.unit_code, "responsible", site + what
+                yield f"person:{p.id}", p.name, p.phone, p.unit_code, "responsible", site + what, None, None
 
 
 def _site_people(sites: Sequence[SiteInfo], persons: dict[int, Any], min_level: Level) -> list[Candidate]:
@@ -414,8 +416,7 @@ def _for_areas(session: Session, unit_code: str, areas: Sequence[tuple[int, Any]
     townships = sorted({s.township for s in sites})
     persons = _persons(session, [p for s in sites for p in (s.responsible_person_id, s.monitor_id) if p], d)
     merger = Merger()  # the site people straight in (no Candidate objects), then the others in order
-    for fields in _site_people_fields(sites, persons, Level.YELLOW):
-        merger.add(*fields)
+    merger.add_many(_site_people_fields(sites, persons, Level.YELLOW))
     candidates = _officials(session, townships, "乡镇值班", d)
     candidates += _officials(session, [unit_code[:6]], "县级值班", d)
     if top >= Level.ORANGE:
@@ -435,12 +436,14 @@ def _for_areas(session: Session, unit_code: str, areas: Sequence[tuple[int, Any]
             )
         site_names = {s.id: f"{s.name}（{s.code}）" for s in moving}
         if columnar:
+            groups: Groups | None = None
             if d is not None:
                 cols = _household_columns_of(d, sorted(site_names), zones, red_areas)
+                cands, plan, groups = _resident_columns_of(d, cols, site_names, zone_names)
             else:
                 cols = _household_columns(session, sorted(site_names), zones, red_areas)
-            cands, plan = _resident_columns(session, cols, site_names, zone_names, d)
-            recipients, residents = merge_residents(merger.extend(candidates).recipients(), cands)
+                cands, plan = _resident_columns(session, cols, site_names, zone_names)
+            recipients, residents = merge_residents(merger.extend(candidates).recipients(), cands, groups)
         else:
             households = _households(session, sorted(site_names), zones, red_households)
             res, plan = _resident_candidates(session, households, site_names, zone_names)
@@ -507,7 +510,7 @@ def _household_columns_of(
     d: people.Directory, site_ids: Sequence[int], zone_ids: Sequence[int], red_areas: Sequence[Any]
 ) -> dict[str, Any]:
     """:func:`_household_columns` from the directory (no database read), with ``pos``, each household's
-    position in the directory, and ``pcode``, its head's phone number code."""
+    position in the directory."""
     keep = np.isin(d.h_site, site_ids) | np.isin(d.h_zone, zone_ids)
     for g in red_areas:
         x0, y0, x1, y1 = shapely.bounds(g).tolist()
@@ -526,21 +529,12 @@ def _household_columns_of(
         "site": d.h_site[pos],
         "zone": d.h_zone[pos],
         "shelter": d.h_shelter[pos],
-        "pcode": d.h_code_phone[pos],
     }
 
 
-def _residents_of(
-    session: Session, h: dict[str, Any], d: people.Directory | None
-) -> tuple[Any, Any, Any, Any, Any | None]:
+def _residents_of(session: Session, h: dict[str, Any]) -> tuple[Any, Any, Any, Any]:
     """Residents with a phone of the households ``h`` (columns by id): id, position of the household in
-    ``h``, name, phone, and (from the directory) the phone's code; sorted by (household, id)."""
-    if d is not None:
-        chosen = np.zeros(len(d.h_id), dtype=bool)
-        chosen[h["pos"]] = True
-        mine = chosen[d.r_hpos]
-        rank = np.cumsum(chosen) - 1  # directory position -> position in ``h``
-        return d.r_id[mine], rank[d.r_hpos[mine]], d.r_name[mine], d.r_phone[mine], d.r_code_phone[mine]
+    ``h``, name and phone; sorted by (household, id)."""
     hid = h["id"]
     res_rows = fetch_tuples_in(
         session,
@@ -550,11 +544,11 @@ def _residents_of(
     )
     if not res_rows:
         empty = np.array([], dtype=np.int64)
-        return empty, empty, _objects([]), _objects([]), None
+        return empty, empty, _objects([]), _objects([])
     rc = list(zip(*res_rows, strict=True))
     rid, hpos = np.array(rc[0], dtype=np.int64), np.searchsorted(hid, np.array(rc[1], dtype=np.int64))
     o = np.lexsort((rid, hpos))
-    return rid[o], hpos[o], _objects(rc[2])[o], _objects(rc[3])[o], None
+    return rid[o], hpos[o], _objects(rc[2])[o], _objects(rc[3])[o]
 
 
 def _objects(values: Sequence[Any]) -> Any:
@@ -563,18 +557,13 @@ def _objects(values: Sequence[Any]) -> Any:
     return arr
 
 
-def _resident_columns(
-    session: Session,
-    h: dict[str, Any],
-    site_names: dict[int, str],
-    zone_names: dict[int, str],
-    d: people.Directory | None = None,
-) -> tuple[Residents, HouseholdPlan]:
-    """Candidates of :func:`_resident_candidates` as columns: per household (by id) its head, then its
-    residents with a phone (by id); and the households for the transfer orders. With the directory
-    ``d`` (``h`` then comes from :func:`_household_columns_of`) phones are normalised and coded."""
-    hid, site, zone = h["id"], h["site"], h["zone"]
-    nh = len(hid)
+def _household_reasons(
+    h: dict[str, Any], site_names: dict[int, str], zone_names: dict[int, str]
+) -> tuple[Any, list[str], int]:
+    """The reason of each household of ``h`` (see :func:`_resident_candidates`) as an index into the
+    returned texts; a head's reason is ``head_texts`` further on (户主，…)."""
+    site, zone = h["site"], h["zone"]
+    nh = len(site)
     # the reason of each household (see _resident_candidates), as an index into ``texts``
     why = np.zeros(nh, dtype=np.int64)
     texts: list[str] = []
@@ -595,7 +584,51 @@ def _resident_columns(
     texts.append("居住在红色预警区内")
     head_texts = len(texts)
     texts += [f"户主，{t}" for t in texts]
-    rid, hpos, rname, rphone, rcode = _residents_of(session, h, d)
+    return why, texts, head_texts
+
+
+def _resident_columns_of(
+    d: people.Directory, h: dict[str, Any], site_names: dict[int, str], zone_names: dict[int, str]
+) -> tuple[Residents, HouseholdPlan, Groups]:
+    """:func:`_resident_columns` from the directory, with the candidates' phone groups: the register's
+    own grouping kept to the chosen candidates, so that no warning sorts a million phone codes."""
+    why, texts, head_texts = _household_reasons(h, site_names, zone_names)
+    chosen_h = np.zeros(len(d.h_id), dtype=bool)
+    chosen_h[h["pos"]] = True
+    chosen = chosen_h[d.c_hpos]
+    cidx = np.flatnonzero(chosen)
+    hp = (np.cumsum(chosen_h) - 1)[d.c_hpos[cidx]]  # position in ``h`` of each candidate's household
+    kind = d.c_kind[cidx]
+    cands = Residents(
+        kind,
+        d.c_record[cidx],
+        d.c_name[cidx],
+        d.c_phone[cidx],
+        h["unit"][hp],
+        h["id"][hp],
+        h["shelter"][hp],
+        why[hp] + head_texts * (kind == 0),
+        texts,
+        phone_code=d.c_code[cidx],
+        phone_table=d.phone_table,
+    )
+    in_order = d.g_order[chosen[d.g_order]]
+    order = (np.cumsum(chosen) - 1)[in_order]  # as indices into ``cands``
+    codes = d.c_code[in_order]
+    starts, sizes = group_bounds(codes)
+    plan = HouseholdPlan(h["id"], h["code"], h["head"], h["size"], h["unit"], h["shelter"], h["site"])
+    return cands, plan, (codes[starts], order, order[starts], starts, sizes)
+
+
+def _resident_columns(
+    session: Session, h: dict[str, Any], site_names: dict[int, str], zone_names: dict[int, str]
+) -> tuple[Residents, HouseholdPlan]:
+    """Candidates of :func:`_resident_candidates` as columns: per household (by id) its head, then its
+    residents with a phone (by id); and the households for the transfer orders."""
+    hid, site = h["id"], h["site"]
+    nh = len(hid)
+    why, texts, head_texts = _household_reasons(h, site_names, zone_names)
+    rid, hpos, rname, rphone = _residents_of(session, h)
     per = np.bincount(hpos, minlength=nh)
     before = np.cumsum(per) - per  # residents of earlier households
     head_at = np.arange(nh) + before
@@ -617,8 +650,6 @@ def _resident_columns(
         col(np.int64, h["shelter"], h["shelter"][hpos]),
         col(np.int64, why + head_texts, why[hpos]),
         texts,
-        phone_code=col(np.int64, h["pcode"], rcode) if d is not None else None,
-        phone_table=d.phone_table if d is not None else None,
     )
     return cands, HouseholdPlan(hid, h["code"], h["head"], h["size"], h["unit"], h["shelter"], site)
 
