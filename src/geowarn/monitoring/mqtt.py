@@ -26,6 +26,7 @@ from urllib.parse import urlparse
 import paho.mqtt.client as mqtt
 
 from geowarn.monitoring.ingest import Ingestor, IngestReport, RawPayload
+from geowarn.monitoring.mqtt_client import FAST_PATH, BatchingClient, Delivery
 
 log = logging.getLogger(__name__)
 
@@ -72,13 +73,22 @@ class MqttWorker:
         self.batch_size = batch_size
         self.batch_ms = batch_ms
         self.on_batch = on_batch
-        self._inbox: queue.Queue[mqtt.MQTTMessage] = queue.Queue()
+        # The network thread puts lists of deliveries (all the messages of one socket read).
+        self._inbox: queue.Queue[list[Delivery]] = queue.Queue()
+        self._carry: list[Delivery] = []  # taken from the inbox beyond the last batch's size
         self._stop = threading.Event()
         self.connected = threading.Event()
         self.totals = IngestReport()
-        self.client = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False, manual_ack=True
-        )
+        self.client: mqtt.Client
+        if FAST_PATH:
+            self.client = BatchingClient(
+                mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False, manual_ack=True,
+                on_deliveries=self._inbox.put,
+            )  # fmt: skip
+        else:
+            self.client = mqtt.Client(
+                mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False, manual_ack=True
+            )
         if broker.username:
             self.client.username_pw_set(broker.username, broker.password)
         self.client.on_connect = self._on_connect
@@ -101,7 +111,8 @@ class MqttWorker:
             log.warning("MQTT disconnected; reconnecting", extra={"reason": str(reason)})
 
     def _on_message(self, _c: Any, _u: Any, message: mqtt.MQTTMessage) -> None:
-        self._inbox.put(message)
+        # Only what paho handles itself arrives here (QoS 2, MQTT 5, or a paho without the fast path).
+        self._inbox.put([Delivery(message.topic, bytes(message.payload), message.mid, message.qos)])
 
     def start(self) -> None:
         self.client.connect_async(self.broker.host, self.broker.port, keepalive=30)
@@ -129,12 +140,13 @@ class MqttWorker:
         finally:
             self.close()
 
-    def _take_batch(self) -> list[mqtt.MQTTMessage]:
-        try:
-            first = self._inbox.get(timeout=0.2)
-        except queue.Empty:
-            return []
-        batch = [first]
+    def _take_batch(self) -> list[Delivery]:
+        batch = self._carry
+        if not batch:
+            try:
+                batch = self._inbox.get(timeout=0.2)
+            except queue.Empty:
+                return []
         deadline = time.monotonic() + self.batch_ms / 1000
         while len(batch) < self.batch_size:
             remaining = deadline - time.monotonic()
@@ -143,14 +155,15 @@ class MqttWorker:
             try:
                 # Close the batch as soon as the flow pauses: a broker that allows only N messages
                 # in flight sends no more until these are acknowledged, so waiting longer gains nothing.
-                batch.append(self._inbox.get(timeout=min(remaining, IDLE_GAP_S)))
+                batch.extend(self._inbox.get(timeout=min(remaining, IDLE_GAP_S)))
             except queue.Empty:
                 break
+        batch, self._carry = batch[: self.batch_size], batch[self.batch_size :]
         return batch
 
-    def _process(self, batch: list[mqtt.MQTTMessage]) -> None:
+    def _process(self, batch: list[Delivery]) -> None:
         now = int(time.time() * 1000)
-        payloads = [RawPayload(bytes(m.payload), "mqtt", m.topic, now) for m in batch]
+        payloads = [RawPayload(m.payload, "mqtt", m.topic, now) for m in batch]
         while True:
             try:
                 report = self.ingestor.ingest(payloads, now_ms=now)
@@ -159,8 +172,12 @@ class MqttWorker:
                 log.exception("ingest failed; retrying in 1 s")
                 if self._stop.wait(1.0):
                     return
-        for m in batch:  # only now: the readings are committed
-            self.client.ack(m.mid, m.qos)
+        # Only now: the readings are committed.
+        if isinstance(self.client, BatchingClient):
+            self.client.ack_many(batch)
+        else:
+            for m in batch:
+                self.client.ack(m.mid, m.qos)
         self.totals.accepted += report.accepted
         self.totals.duplicate += report.duplicate
         self.totals.rejected += report.rejected
