@@ -36,6 +36,12 @@ MAX_READINGS = 10_000
 MAX_KEY_LEN = 64
 #: Epoch-ms values below this are taken as epoch seconds (devices send both).
 _MS_THRESHOLD = 100_000_000_000
+#: The times a reading may have, epoch ms: 1970-01-01T00:00:00Z to 9999-12-31T23:59:59.999Z. Anything
+#: outside is refused as ``bad_time`` here, at the parsing boundary: 2**63 or 1e30 would overflow the
+#: int64 time column, -2**63 is :data:`NO_TIME`, and times before 1970 or past year 9999 have no
+#: monthly partition (``datetime`` cannot hold them) and come only from broken device clocks.
+MIN_TIME_MS = 0
+MAX_TIME_MS = 253_402_300_799_999
 
 
 @dataclass(slots=True)
@@ -93,22 +99,41 @@ class Message:
 
 
 def parse_time_ms(value: Any) -> int:
-    """Epoch ms from epoch s/ms numbers or ISO 8601 text; naive times are China Standard Time (+08:00)."""
+    """Epoch ms from epoch s/ms numbers or ISO 8601 text; naive times are China Standard Time (+08:00).
+
+    Raises ValueError for anything else, and for a time outside ``MIN_TIME_MS``…``MAX_TIME_MS``
+    (1970 to 9999 UTC), such as 2**63, -2**63 - 1 or 1e30 seconds.
+    """
+    t_ms = _time_ms(value)
+    if not MIN_TIME_MS <= t_ms <= MAX_TIME_MS:
+        raise ValueError(f"time out of range (1970-01-01 to 9999-12-31 UTC): {_shown(value)}")
+    return t_ms
+
+
+def _time_ms(value: Any) -> int:
     if isinstance(value, bool):
         raise ValueError("a boolean is not a time")
     if isinstance(value, int | float):
-        if not math.isfinite(value):
+        if isinstance(value, float) and not math.isfinite(value):  # math.isfinite(10**400) would overflow
             raise ValueError("time is not finite")
         return round(value * 1000) if abs(value) < _MS_THRESHOLD else int(value)
     if isinstance(value, str):
         text = value.strip()
         if text.lstrip("-").isdigit():
-            return parse_time_ms(int(text))
+            return _time_ms(int(text))
         parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
         if parsed.tzinfo is None:
             parsed = parsed.replace(tzinfo=dt.timezone(dt.timedelta(hours=8)))
         return int(parsed.timestamp() * 1000)
     raise ValueError(f"not a time: {type(value).__name__}")
+
+
+def _shown(value: Any) -> str:
+    """A short form of a refused value for the dead letter's detail (the raw payload is kept whole)."""
+    if isinstance(value, int) and value.bit_length() > 128:
+        return f"a {value.bit_length()}-bit integer"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _number(value: Any) -> float:
@@ -231,8 +256,14 @@ def _parse_readings_fast(readings: list[Any], msg: Message) -> bool:
     if not np.isfinite(v).all():
         return False
     given = t != NO_TIME
+    all_given = bool(given.all())
+    if not all_given and int(given.sum()) != len(t) - times.count(None):  # a device sent -2**63 itself
+        return False
     seconds = given & (np.abs(t) < _MS_THRESHOLD)
     t[seconds] *= 1000
+    t_given = t if all_given else t[given]
+    if t_given.size and (int(t_given.min()) < MIN_TIME_MS or int(t_given.max()) > MAX_TIME_MS):
+        return False  # the careful path refuses the times out of range one by one
     msg.arrays = (channels, t, v)
     return True
 
@@ -246,8 +277,8 @@ def _parse_platform_item(item: Any, message_time: Any, msg: Message) -> None:
         if k in item:
             raw_time = item[k]
             break
-    if type(raw_time) is int and abs(raw_time) < 2**62:  # the common case: epoch seconds or ms
-        t_ms: int | None = raw_time * 1000 if abs(raw_time) < _MS_THRESHOLD else raw_time
+    if type(raw_time) is int and MIN_TIME_MS <= raw_time <= MAX_TIME_MS:  # the common case: epoch s or ms
+        t_ms: int | None = raw_time * 1000 if raw_time < _MS_THRESHOLD else raw_time
     else:
         try:
             t_ms = parse_time_ms(raw_time) if raw_time is not None else None
