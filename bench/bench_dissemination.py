@@ -142,6 +142,14 @@ def red_over(db: Database, box: tuple[float, float, float, float], unit: str = "
     return [(4, shapely.box(*box))]
 
 
+def _rss_mib() -> float:
+    """Resident memory of this process now, MiB."""
+    for line in open("/proc/self/status", encoding="ascii"):  # noqa: SIM115
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
 def bench_resolve(backend: str, n_sites: int, n_households: int) -> dict[str, Any]:
     with fresh_database(backend) as db:
         t0 = time.perf_counter()
@@ -149,12 +157,14 @@ def bench_resolve(backend: str, n_sites: int, n_households: int) -> dict[str, An
         built = time.perf_counter() - t0
         areas = red_over(db, (100, 20, 110, 30))
         directory.forget()
+        rss_before = _rss_mib()
         times = []
         for _ in range(4):  # the first reads the register's people into the directory (cold)
             t0 = time.perf_counter()
             with db.read() as s:
                 res = resolve.for_areas(s, "350101", areas)
             times.append(time.perf_counter() - t0)
+        rss_after = _rss_mib()
         with db.read() as s:  # the same warning resolved without the directory (all read from the database)
             s.info.pop("database")
             t0 = time.perf_counter()
@@ -176,6 +186,7 @@ def bench_resolve(backend: str, n_sites: int, n_households: int) -> dict[str, An
             "resolve_s": min(times[1:]),
             "resolve_cold_s": times[0],
             "resolve_without_directory_s": uncached_s,
+            "rss_growth_mib": round(rss_after - rss_before),  # the directory and one resolution held
             "recipients": res.total,
             "merge_only_s": merge_s,
             "merged": len(merged),
