@@ -44,9 +44,11 @@ class PersonRow(NamedTuple):
 
     id: int
     name: str
-    phone: str | None
+    phone: str | None  # normalised (:func:`recipients.normalise_phone`)
     unit_code: str
     roles: tuple[str, ...]
+    key: str  # person:<id>
+    ident: str  # who the person is when merging: the phone, else the key
 
 
 OFFICIAL_ROLES = frozenset({"duty_official", "leader"})
@@ -142,7 +144,9 @@ def load(session: Session) -> Directory:
     persons: dict[int, PersonRow] = {}
     officials: dict[str, list[PersonRow]] = {}
     for pid, name, phone, unit, roles in pp:
-        row = PersonRow(pid, name, phone, unit, _roles(roles))
+        phone = normalise_phone(phone)
+        key = f"person:{pid}"
+        row = PersonRow(pid, name, phone, unit, _roles(roles), key, phone or key)
         persons[pid] = row
         if OFFICIAL_ROLES.intersection(row.roles):
             officials.setdefault(unit, []).append(row)

@@ -95,6 +95,16 @@ def normalise_phone(phone: str | None) -> str | None:
     return digits or None
 
 
+def _identified(rows: Iterable[tuple[Any, ...]]) -> Iterator[tuple[Any, ...]]:
+    """Candidate fields with the phone normalised and the identity (phone, else key) in front."""
+    for key, name, phone, unit_code, audience, reason, household_id, shelter_id in rows:
+        if not phone:
+            phone = None
+        elif not (len(phone) == 11 and phone.isdigit()):  # normalise_phone's own fast case, inlined
+            phone = normalise_phone(phone)
+        yield phone or key, key, name, phone, unit_code, audience, reason, household_id, shelter_id
+
+
 class Merger:
     """:func:`merge` one candidate at a time, given as fields: no :class:`Candidate` need be made (the
     site people of a province's red warning are sixty thousand)."""
@@ -106,13 +116,13 @@ class Merger:
 
     def add_many(self, rows: Iterable[tuple[Any, ...]]) -> Merger:
         """Candidates as tuples of :class:`Candidate`'s eight fields, in order."""
+        return self.add_known(_identified(rows))
+
+    def add_known(self, rows: Iterable[tuple[Any, ...]]) -> Merger:
+        """Candidates whose phone is normalised already, as ``(identity, *Candidate's eight fields)``:
+        the identity is the phone, or the key when there is none (a key has a colon, a phone none)."""
         by, rank = self._by, _RANK
-        for key, name, phone, unit_code, audience, reason, household_id, shelter_id in rows:
-            if not phone:
-                phone = None
-            elif not (len(phone) == 11 and phone.isdigit()):  # normalise_phone's own fast case, inlined
-                phone = normalise_phone(phone)
-            ident = phone or key
+        for ident, key, name, phone, unit_code, audience, reason, household_id, shelter_id in rows:
             r = by.get(ident)
             if r is None:
                 by[ident] = Recipient(key, name, phone, unit_code, audience, [reason], [key], household_id, shelter_id)

@@ -194,6 +194,20 @@ def _site_people_fields(
                 yield f"person:{p.id}", p.name, p.phone, p.unit_code, "responsible", site + what, None, None
 
 
+def _site_people_known(
+    sites: Sequence[SiteInfo], persons: dict[int, people.PersonRow], min_level: Level
+) -> Iterator[tuple[Any, ...]]:
+    """:func:`_site_people_fields` for directory persons, with the identity in front (``Merger.add_known``)."""
+    for s in sites:
+        if s.level < min_level:
+            continue
+        site = f"{s.name}（{s.code}）"
+        for pid, what in ((s.responsible_person_id, "防灾责任人"), (s.monitor_id, "监测人")):
+            p = persons.get(pid) if pid is not None else None
+            if p is not None:
+                yield p.ident, p.key, p.name, p.phone, p.unit_code, "responsible", site + what, None, None
+
+
 def _site_people(sites: Sequence[SiteInfo], persons: dict[int, Any], min_level: Level) -> list[Candidate]:
     return [Candidate(*f) for f in _site_people_fields(sites, persons, min_level)]
 
@@ -416,7 +430,10 @@ def _for_areas(session: Session, unit_code: str, areas: Sequence[tuple[int, Any]
     townships = sorted({s.township for s in sites})
     persons = _persons(session, [p for s in sites for p in (s.responsible_person_id, s.monitor_id) if p], d)
     merger = Merger()  # the site people straight in (no Candidate objects), then the others in order
-    merger.add_many(_site_people_fields(sites, persons, Level.YELLOW))
+    if d is not None:  # persons from the directory: phone normalised, key and identity made once
+        merger.add_known(_site_people_known(sites, persons, Level.YELLOW))
+    else:
+        merger.add_many(_site_people_fields(sites, persons, Level.YELLOW))
     candidates = _officials(session, townships, "乡镇值班", d)
     candidates += _officials(session, [unit_code[:6]], "县级值班", d)
     if top >= Level.ORANGE:
