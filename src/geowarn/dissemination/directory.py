@@ -56,14 +56,13 @@ OFFICIAL_ROLES = frozenset({"duty_official", "leader"})
 
 @dataclass(slots=True)
 class Directory:
-    """Households (by id), residents with a phone (by household, then id) and active persons."""
+    """Households (by id), their heads and residents with a phone as merge candidates, and active persons."""
 
     stamp: tuple[Any, ...]
-    # households, sorted by id; -1 stands for no site / zone / shelter / phone code
+    # households, sorted by id; -1 stands for no site / zone / shelter
     h_id: npt.NDArray[np.int64]
     h_code: npt.NDArray[Any]
     h_head: npt.NDArray[Any]
-    h_phone: npt.NDArray[Any]  # normalised, None when nothing is left (the head is listed all the same)
     h_size: npt.NDArray[np.int64]
     h_unit: npt.NDArray[Any]
     h_site: npt.NDArray[np.int64]
@@ -71,16 +70,11 @@ class Directory:
     h_shelter: npt.NDArray[np.int64]
     h_lon: npt.NDArray[np.float64]
     h_lat: npt.NDArray[np.float64]
-    h_code_phone: npt.NDArray[np.int64]
-    # residents whose phone is not empty, sorted by (household position, id)
-    r_id: npt.NDArray[np.int64]
-    r_hpos: npt.NDArray[np.int64]  # position of the household in the h_ columns
-    r_name: npt.NDArray[Any]
-    r_phone: npt.NDArray[Any]  # normalised; None when nothing is left of it
-    r_code_phone: npt.NDArray[np.int64]
     phone_table: npt.NDArray[np.str_]  # every number, sorted: the code of a number is its position
-    # every household head and resident as a candidate, in the order merging sees them: by household
-    # (by id), its head, then its residents (by id); and those with a phone grouped by phone
+    # every household head (listed even without a phone) and every resident whose phone is not empty,
+    # as a candidate in the order merging sees them: by household (by id), its head, then its residents
+    # (by id); phones normalised (None when nothing is left) and coded (-1: none); those with a phone
+    # grouped by phone
     c_hpos: npt.NDArray[np.int64]  # the household's position
     c_kind: npt.NDArray[np.int8]  # 0 head (household record), 1 resident
     c_record: npt.NDArray[np.int64]
@@ -169,7 +163,6 @@ def load(session: Session) -> Directory:
         h_id=h_id,
         h_code=_objects(hc[1]),
         h_head=_objects(hc[2]),
-        h_phone=h_norm,
         h_size=np.array(hc[4], dtype=np.int64),
         h_unit=_objects(hc[5]),
         h_site=np.array(hc[6], dtype=np.int64),
@@ -177,12 +170,6 @@ def load(session: Session) -> Directory:
         h_shelter=np.array(hc[8], dtype=np.int64),
         h_lon=np.array(hc[9], dtype=np.float64),
         h_lat=np.array(hc[10], dtype=np.float64),
-        h_code_phone=codes[: len(h_id)],
-        r_id=r_id,
-        r_hpos=r_hpos,
-        r_name=_objects(rc[2]),
-        r_phone=r_phone,
-        r_code_phone=codes[len(h_id) :],
         phone_table=table,
         c_hpos=interleave(np.arange(nh), r_hpos, np.int64),
         c_kind=interleave(0, 1, np.int8),

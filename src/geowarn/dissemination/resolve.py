@@ -540,7 +540,6 @@ def _household_columns_of(
         "id": d.h_id[pos],
         "code": d.h_code[pos],
         "head": d.h_head[pos],
-        "phone": d.h_phone[pos],
         "size": d.h_size[pos],
         "unit": d.h_unit[pos],
         "site": d.h_site[pos],
