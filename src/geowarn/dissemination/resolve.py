@@ -179,11 +179,8 @@ def _department_contacts(session: Session, county: str) -> list[Candidate]:
     ]
 
 
-def _site_people_fields(
-    sites: Sequence[SiteInfo], persons: dict[int, Any], min_level: Level
-) -> Iterator[tuple[str, str, str | None, str, str, str, None, None]]:
-    """The responsible person and monitor of each site at ``min_level`` or above, as the fields of a
-    :class:`Candidate` (key, name, phone, unit, audience, reason, no household, no shelter)."""
+def _site_people_of(sites: Sequence[SiteInfo], persons: dict[int, Any], min_level: Level) -> Iterator[tuple[Any, str]]:
+    """``(person, reason)`` for the responsible person and monitor of each site at ``min_level`` or above."""
     for s in sites:
         if s.level < min_level:
             continue
@@ -191,21 +188,23 @@ def _site_people_fields(
         for pid, what in ((s.responsible_person_id, "防灾责任人"), (s.monitor_id, "监测人")):
             p = persons.get(pid) if pid is not None else None
             if p is not None:
-                yield f"person:{p.id}", p.name, p.phone, p.unit_code, "responsible", site + what, None, None
+                yield p, site + what
+
+
+def _site_people_fields(
+    sites: Sequence[SiteInfo], persons: dict[int, Any], min_level: Level
+) -> Iterator[tuple[Any, ...]]:
+    """:func:`_site_people_of` as the fields of a :class:`Candidate` (no household, no shelter)."""
+    for p, why in _site_people_of(sites, persons, min_level):
+        yield f"person:{p.id}", p.name, p.phone, p.unit_code, "responsible", why, None, None
 
 
 def _site_people_known(
     sites: Sequence[SiteInfo], persons: dict[int, people.PersonRow], min_level: Level
 ) -> Iterator[tuple[Any, ...]]:
     """:func:`_site_people_fields` for directory persons, with the identity in front (``Merger.add_known``)."""
-    for s in sites:
-        if s.level < min_level:
-            continue
-        site = f"{s.name}（{s.code}）"
-        for pid, what in ((s.responsible_person_id, "防灾责任人"), (s.monitor_id, "监测人")):
-            p = persons.get(pid) if pid is not None else None
-            if p is not None:
-                yield p.ident, p.key, p.name, p.phone, p.unit_code, "responsible", site + what, None, None
+    for p, why in _site_people_of(sites, persons, min_level):
+        yield p.ident, p.key, p.name, p.phone, p.unit_code, "responsible", why, None, None
 
 
 def _site_people(sites: Sequence[SiteInfo], persons: dict[int, Any], min_level: Level) -> list[Candidate]:
