@@ -35,7 +35,7 @@ import orjson
 from sqlalchemy.orm import Session
 
 from geowarn.db.raw import fetch_tuples
-from geowarn.dissemination.recipients import normalise_phone
+from geowarn.dissemination.recipients import merge_positions, normalise_phone
 from geowarn.inventory.stamp import DIRECTORY, SITES, register_stamp
 
 
@@ -146,10 +146,7 @@ def load(session: Session) -> Directory:
             officials.setdefault(unit, []).append(row)
     nh, nr = len(h_id), len(r_id)
     r_hpos = np.searchsorted(h_id, r_hid)  # every resident's household exists (foreign key)
-    per = np.bincount(r_hpos, minlength=nh)
-    before = np.cumsum(per) - per  # residents of earlier households
-    head_at = np.arange(nh) + before
-    res_at = head_at[r_hpos] + 1 + (np.arange(nr) - before[r_hpos])
+    head_at, res_at = merge_positions(nh, r_hpos)
 
     def interleave(heads: Any, residents: Any, dtype: Any) -> Any:
         out = np.empty(nh + nr, dtype=dtype)

@@ -323,6 +323,15 @@ def _groups(values: npt.NDArray[Any]) -> tuple[npt.NDArray[Any], ...]:
     return ordered[starts], order, order[starts], starts, sizes
 
 
+def merge_positions(n_households: int, hpos: npt.NDArray[np.int64]) -> tuple[npt.NDArray[Any], npt.NDArray[Any]]:
+    """Where each household head and each resident stands in merge order (per household, its head,
+    then its residents), given each resident's household position ``hpos`` (sorted by household)."""
+    per = np.bincount(hpos, minlength=n_households)
+    before = np.cumsum(per) - per  # residents of earlier households
+    head_at = np.arange(n_households) + before
+    return head_at, head_at[hpos] + 1 + (np.arange(len(hpos)) - before[hpos])
+
+
 def group_bounds(ordered: npt.NDArray[Any]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
     """Where each run of equal values of ``ordered`` (sorted) starts, and its length."""
     new = np.ones(len(ordered), dtype=bool)

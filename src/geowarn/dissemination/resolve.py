@@ -30,6 +30,7 @@ from geowarn.dissemination.recipients import (
     Recipient,
     Residents,
     group_bounds,
+    merge_positions,
     merge_residents,
 )
 from geowarn.inventory.models import HazardSite, Household, Organisation, Person, Resident, RiskZone, Shelter
@@ -644,10 +645,7 @@ def _resident_columns(
     nh = len(hid)
     why, texts, head_texts = _household_reasons(h, site_names, zone_names)
     rid, hpos, rname, rphone = _residents_of(session, h)
-    per = np.bincount(hpos, minlength=nh)
-    before = np.cumsum(per) - per  # residents of earlier households
-    head_at = np.arange(nh) + before
-    res_at = head_at[hpos] + 1 + (np.arange(len(rid)) - before[hpos])
+    head_at, res_at = merge_positions(nh, hpos)
     n = nh + len(rid)
 
     def col(dtype: Any, heads: Any, res: Any) -> Any:
