@@ -20,6 +20,7 @@ from typing import Any, cast
 from sqlalchemy import Table, func, select
 from sqlalchemy.orm import Session
 
+from geowarn.audit.bulk import insert_new
 from geowarn.db.bulk import insert_rows as bulk_insert
 from geowarn.dissemination import response
 from geowarn.dissemination.cap import CST, identifier
@@ -145,8 +146,7 @@ def _publish_many(session: Session, items: Sequence[tuple[Warning, Resolution]],
         out = _messages(p, render, link_base)
         p.issue.recipients_count, p.issue.messages_count = len(p.rows), len(out)  # counted before the insert
         messages += [(p, i, m) for i, m in out]
-    session.add_all([p.issue for p in pending])
-    session.flush()
+    insert_new(session, [p.issue for p in pending], WarningIssue.__tablename__)
     rows = [{**r, "issue_id": p.issue.id} for p in pending for r in p.rows]
     ids: dict[tuple[int, str], int] = {}
     if rows:  # ids read back by (issue, person key): RETURNING goes row by row on SQLite

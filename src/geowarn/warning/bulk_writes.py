@@ -15,29 +15,21 @@ from __future__ import annotations
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, update
-from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
+from geowarn.audit.bulk import insert_new
 from geowarn.audit.hook import record, record_created
 from geowarn.db.bulk import insert_returning_ids
 from geowarn.warning.models import Alert, AlertEvent
 
 _ALERTS = cast(Table, Alert.__table__)
 _EVENTS = cast(Table, AlertEvent.__table__)
-_ALERT_COLUMNS = tuple(c.key for c in _ALERTS.columns if c.key != "id")
 
 
 def insert_alerts(session: Session, alerts: list[Alert]) -> None:
     """Insert ``alerts`` (new, not in the session) and attach them with their ids."""
-    if not alerts:
-        return
-    rows = [{k: getattr(a, k) for k in _ALERT_COLUMNS} for a in alerts]
-    ids = insert_returning_ids(session, _ALERTS, rows)
-    for a, i in zip(alerts, ids, strict=True):
-        a.id = int(i)
-        make_transient_to_detached(a)
-        session.add(a)
-    record_created(session, "alert", [(str(a.id), a.unit_code, row) for a, row in zip(alerts, rows, strict=True)])
+    insert_new(session, alerts, "alert")
 
 
 def insert_events(session: Session, events: list[tuple[Alert, dict[str, Any]]]) -> None:
