@@ -30,25 +30,42 @@ from geowarn.auth.models import User
 from geowarn.auth.scope import unit_filter
 from geowarn.config import Settings
 from geowarn.db import Database
-from geowarn.demo import DemoSummary, build_demo_county
+from geowarn.demo import DemoSummary
 from geowarn.inventory.models import HazardSite, Shelter
 from geowarn.monitoring.models import Device, Sensor, SensorLatest
-from geowarn.monitoring.simulator import register_demo_network
 from geowarn.warning import products as wf
 from geowarn.warning.levels import Level
 from geowarn.warning.models import Alert, open_key
 from geowarn.warning.product_models import RegionalProduct
+from tests.conftest import BACKENDS, DEMO_2021_NETWORK, Datasets, demo_network_2021
 
 CHENGXI = "350922002"
 T0 = 1_780_000_000_000  # 2026-05-28, whole seconds
 ROLES = ("admin", "operator", "viewer", "chengxi", "weather", "monitor")
 
 
+LISTS = "demo county and network, seed 2021, with alerts, products and latest readings"
+
+
+@pytest.fixture(params=BACKENDS)
+def db(request: pytest.FixtureRequest, datasets: Datasets) -> Iterator[Database]:
+    """The demo county and its network, with alerts, products and latest readings of every shape:
+    built once per backend (``_lists``), and each test gets its own copy."""
+    demo_network_2021(datasets, request.param)
+    datasets.dataset(request.param, LISTS, _lists, on=DEMO_2021_NETWORK)
+    with datasets.copy(request.param, LISTS) as database:
+        yield database
+
+
 @pytest.fixture
-def demo(db: Database) -> DemoSummary:
-    """The demo county and its network, with alerts, products and latest readings of every shape."""
-    summary = build_demo_county(db, seed=2021)
-    register_demo_network(db, seed=2021)
+def demo(db: Database, datasets: Datasets) -> DemoSummary:
+    summary, _ = demo_network_2021(datasets, db.backend)
+    assert isinstance(summary, DemoSummary)
+    return summary
+
+
+def _lists(db: Database) -> None:
+    """Alerts, products and latest readings of every shape, on the demo county and its network."""
     with db.write("test") as s:
         monitor_unit = s.scalar(select(User.unit_code).where(User.username == "monitor"))
         assert monitor_unit is not None
@@ -76,7 +93,6 @@ def demo(db: Database) -> DemoSummary:
             unit = s.scalar(select(Sensor.unit_code).where(Sensor.id == sensor_id))
             s.add(SensorLatest(sensor_id=sensor_id, unit_code=unit, t_ms=T0 + 1000 * k + (250 if k == 2 else 0),
                                value=None if k == 1 else 0.1 * k, flag=1 if k % 4 else 3))  # fmt: skip
-    return summary
 
 
 def _sites(s: Session, units: list[str]) -> list[HazardSite]:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
 
+import pytest
 import shapely
 from pyproj import Geod
 from sqlalchemy import func, select
@@ -12,7 +14,7 @@ from geowarn.admin.models import AdminUnit
 from geowarn.auth.models import User
 from geowarn.auth.scope import unit_filter
 from geowarn.db import Database
-from geowarn.demo import build_demo_county
+from geowarn.demo import DemoSummary
 from geowarn.demo.geography import TOWNSHIP_SITES
 from geowarn.demo.names import FAKE_PHONE_PREFIX, gb11643_check_digit
 from geowarn.demo.register import danger_grade_of, scale_of
@@ -20,12 +22,28 @@ from geowarn.inventory.models import HazardSite, Household, Person, Resident, Ri
 from geowarn.inventory.models import SiteStatusChange as Change
 from geowarn.inventory.stats import compute_stats
 from geowarn.spatial import queries as q
+from tests.conftest import BACKENDS, DEMO, Datasets, demo_county
 
 STEEP = "steep_cut_slope"
 
 
-def test_figures_and_stats(db: Database) -> None:
-    summary = build_demo_county(db)
+@pytest.fixture(params=BACKENDS)
+def db(request: pytest.FixtureRequest, datasets: Datasets) -> Iterator[Database]:
+    """``build_demo_county`` with its default seed, built once per backend; each test its own copy."""
+    demo_county(datasets, request.param)
+    with datasets.copy(request.param, DEMO) as database:
+        yield database
+
+
+@pytest.fixture
+def summary(db: Database, datasets: Datasets) -> DemoSummary:
+    """What that ``build_demo_county`` returned."""
+    built = demo_county(datasets, db.backend)
+    assert isinstance(built, DemoSummary)
+    return built
+
+
+def test_figures_and_stats(db: Database, summary: DemoSummary) -> None:
     assert summary.hazard_sites == 149 and summary.steep_slopes == 32
     assert summary.threatened_people == 4789 and summary.threatened_property_yuan == 72_365_000
     assert [u.username for u in summary.users] == ["admin", "operator", "viewer", "chengxi", "weather", "monitor"]
@@ -88,7 +106,6 @@ def test_figures_and_stats(db: Database) -> None:
 
 
 def test_geography_households_and_shelters(db: Database) -> None:
-    build_demo_county(db)
     geod = Geod(ellps="WGS84")
     with db.read() as s:
         units = {u.code: u for u in s.scalars(select(AdminUnit))}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from geowarn.db import Base, Database
 from geowarn.db.migrate import upgrade
 from geowarn.demo import build_demo_county, generate
 from geowarn.errors import Conflict
+from tests.conftest import BACKENDS, DEMO, Datasets, demo_county
 
 
 def _value(v: Any) -> Any:
@@ -59,6 +61,15 @@ def canonical_dump(db: Database) -> dict[str, str]:
     return out
 
 
+@pytest.fixture(params=BACKENDS)
+def built(request: pytest.FixtureRequest, datasets: Datasets) -> Iterator[Database]:
+    """A database holding ``build_demo_county`` with its default seed: the build is made once per
+    backend (shared with ``test_demo_county``), each test gets its own copy of it."""
+    demo_county(datasets, request.param)
+    with datasets.copy(request.param, DEMO) as database:
+        yield database
+
+
 def test_generator_is_pure() -> None:
     a, b = generate(2021), generate(2021)
     assert [(x.code, x.lon, x.lat, x.people) for x in a.sites] == [(x.code, x.lon, x.lat, x.people) for x in b.sites]
@@ -68,8 +79,8 @@ def test_generator_is_pure() -> None:
     assert sum(x.people for x in c.sites) == 4789  # other seeds keep the seed document's figures
 
 
-def test_two_builds_and_backends_agree(db: Database, tmp_path: Path) -> None:
-    build_demo_county(db)
+def test_two_builds_and_backends_agree(built: Database, tmp_path: Path) -> None:
+    db = built  # one build; the second is made here, on SQLite
     other_url = f"sqlite:///{tmp_path / 'second.db'}"
     upgrade(other_url)
     other = Database(other_url)
@@ -82,8 +93,8 @@ def test_two_builds_and_backends_agree(db: Database, tmp_path: Path) -> None:
     assert mine == theirs  # on the postgresql run this compares PostgreSQL with SQLite
 
 
-def test_refuses_a_non_empty_database(db: Database) -> None:
-    build_demo_county(db)
+def test_refuses_a_non_empty_database(built: Database) -> None:
+    db = built
     with pytest.raises(Conflict) as err:
         build_demo_county(db)
     assert "空数据库" in err.value.message_zh

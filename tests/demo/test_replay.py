@@ -4,21 +4,31 @@ failure forecast. Runs the real ingestion path and warning engine on both backen
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
+import pytest
 from sqlalchemy import select
 
 from geowarn.db import Database
-from geowarn.demo import build_demo_county
 from geowarn.demo.live import start_demo_network
 from geowarn.monitoring.models import Device, MonitoringStation
 from geowarn.warning.levels import Level
 from geowarn.warning.models import Alert
 from geowarn.warning.product_models import ProductSignoff, ProductVersion
+from tests.conftest import BACKENDS, DEMO_2021, Datasets, demo_county_2021
 
 DEFORMATION_RULES = ("tangent_angle", "rate_baseline", "rain_and_deformation")
 
 
+@pytest.fixture(params=BACKENDS)
+def db(request: pytest.FixtureRequest, datasets: Datasets) -> Iterator[Database]:
+    """The demo county of seed 2021 (built once per backend, shared with other modules), a copy."""
+    demo_county_2021(datasets, request.param)
+    with datasets.copy(request.param, DEMO_2021) as database:
+        yield database
+
+
 def test_the_typhoon_replay_raises_the_right_warnings(db: Database) -> None:
-    build_demo_county(db, seed=2021)
     live, sent = start_demo_network(db, event=True, speed=20_000, start=True)
     try:
         assert live.replay_done.wait(180), "the replay did not finish"

@@ -12,17 +12,25 @@ from sqlalchemy import func, select
 from geowarn.api import create_app
 from geowarn.config import Settings
 from geowarn.db import Database
-from geowarn.demo import DemoSummary, build_demo_county
+from geowarn.demo import DemoSummary
 from geowarn.inventory.models import HazardSite
-from geowarn.monitoring.simulator import register_demo_network
+from tests.conftest import BACKENDS, DEMO_2021_NETWORK, Datasets, demo_network_2021
 
 CHENGXI = "350922002"
 
 
+@pytest.fixture(params=BACKENDS)
+def db(request: pytest.FixtureRequest, datasets: Datasets) -> Iterator[Database]:
+    """The demo county of seed 2021 and its network, built once per backend; each test its own copy."""
+    demo_network_2021(datasets, request.param)
+    with datasets.copy(request.param, DEMO_2021_NETWORK) as database:
+        yield database
+
+
 @pytest.fixture
-def demo(db: Database) -> DemoSummary:
-    summary = build_demo_county(db, seed=2021)
-    register_demo_network(db, seed=2021)
+def demo(db: Database, datasets: Datasets) -> DemoSummary:
+    summary, _ = demo_network_2021(datasets, db.backend)
+    assert isinstance(summary, DemoSummary)
     return summary
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +24,14 @@ from sqlalchemy import func, select
 
 from geowarn.config import Settings
 from geowarn.db import Database
-from geowarn.demo import DemoSummary, build_demo_county
+from geowarn.demo import DemoSummary
 from geowarn.dissemination.models import IssueRecipient, ResponseTask, TransferRecord, WarningIssue
 from geowarn.fieldwork.models import HazardEvent, Patrol
 from geowarn.inventory.models import HazardSite
 from geowarn.monitoring.models import Device, MonitoringStation
-from geowarn.monitoring.simulator import SimDevice, register_demo_network
+from geowarn.monitoring.simulator import SimDevice
 from geowarn.warning.models import Alert
+from tests.conftest import BACKENDS, DEMO_2021_NETWORK, Datasets, demo_network_2021
 from tests.web.conftest import LiveServer, start_server, stop_server
 from tests.web.inventory_flow import edit_inventory
 
@@ -98,10 +100,18 @@ def feed_rain(server: LiveServer, gauge: SimDevice) -> None:
     assert r.json()["accepted"] == 2 * len(RAIN_MM)  # value and totalValue of each report
 
 
+@pytest.fixture(params=BACKENDS)
+def db(request: pytest.FixtureRequest, datasets: Datasets) -> Iterator[Database]:
+    """The demo county of seed 2021 and its network (built once per backend, shared with other
+    modules): this test's own copy."""
+    demo_network_2021(datasets, request.param)
+    with datasets.copy(request.param, DEMO_2021_NETWORK) as database:
+        yield database
+
+
 @pytest.fixture
-def demo_server(db: Database) -> Any:
-    summary = build_demo_county(db, seed=2021)
-    devices = register_demo_network(db, seed=2021)
+def demo_server(db: Database, datasets: Datasets) -> Any:
+    summary, devices = demo_network_2021(datasets, db.backend)
     server = start_server(db, Settings(warning_engine=True))
     try:
         yield summary, devices, server
