@@ -3,14 +3,17 @@ sensor is read."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from sqlalchemy import insert, select
 
 from geowarn.db import Database
 from geowarn.monitoring.models import Observation, Sensor
-from geowarn.warning.engine import SensorInfo, SiteInfo
+from geowarn.warning.engine import SensorInfo, SiteInfo, SiteWarningEngine
 from geowarn.warning.evaluator import RuleEvaluator
 from geowarn.warning.history import load_series
+from geowarn.warning.levels import Level
 from tests.monitoring.network import T0, build_network
 
 MIN = 60_000
@@ -70,3 +73,51 @@ def test_rain_is_read_a_week_back_and_displacement_a_month() -> None:
     assert 4 not in back  # no rule reads it
     debris = evaluator.sensor_lookbacks(SiteInfo(2, "S2", "350922100", "debris_flow"), sensors)
     assert debris == {1: 7 * DAY + 6 * H, 2: 7 * DAY + 6 * H}
+
+
+class _Spy(RuleEvaluator):
+    """The default evaluator, keeping the series each batch was evaluated with."""
+
+    seen: list[Any]
+
+    def evaluate_many(self, cases: list[Any]) -> list[Any]:
+        self.seen = cases
+        return super().evaluate_many(cases)
+
+
+def test_a_gauges_cumulative_channel_is_read_only_when_its_interval_channel_has_no_reading(db: Database) -> None:
+    """Gauge 0 sends interval and cumulative rain, gauge 1 only cumulative: the engine reads gauge 0's
+    interval channel and gauge 1's cumulative one, and the rules give what they give on every series."""
+    net = build_network(db, n_rain=2, n_gnss=0)
+    (code0, code1) = sorted(net.keys)
+    rows = []
+    total = {code0: 0.0, code1: 0.0}
+    for j in range(2 * 144):  # two days of 10-minute readings, a storm on the second
+        t = T0 + j * 10 * MIN
+        for code, phase in ((code0, 0), (code1, 3)):
+            mm = float(round(6.0 + (j + phase) % 5, 1)) if j >= 144 else 0.2
+            total[code] += mm
+            if code == code0:
+                rows.append({"sensor_id": net.sensors[f"{code}.value"], "t_ms": t, "value": mm, "flag": 1})
+            rows.append({"sensor_id": net.sensors[f"{code}.totalValue"], "t_ms": t, "value": total[code], "flag": 1})
+    with db.write("test") as w:
+        if w.get_bind().dialect.name == "postgresql":
+            from geowarn.monitoring.partitions import ensure_partitions
+
+            ensure_partitions(w.connection(), T0, T0 + 3 * DAY)
+        w.execute(insert(Observation), [{**r, "qc": 0, "received_ms": T0} for r in rows])
+    now = T0 + (2 * 144 - 1) * 10 * MIN
+    spy = _Spy()
+    engine = SiteWarningEngine(db, spy)
+    engine.on_stored(np.array(sorted(net.sensors.values())), np.full(len(net.sensors), now))
+    changes = engine.drain()
+    ((site, series, at, _),) = spy.seen
+    assert at == now and sorted(x.sensor.code for x in series) == [f"{code0}.value", f"{code1}.totalValue"]
+    everything = {s: (now - 8 * DAY, now) for s in _sensors(db)}
+    with db.read() as s:
+        full = load_series(s, everything)
+    assert len(full) == 3
+    expect = RuleEvaluator().evaluate(site, full, now, {})
+    got = RuleEvaluator().evaluate(site, series, now, {})
+    assert [(o.rule_id, o.level, o.reason) for o in got] == [(o.rule_id, o.level, o.reason) for o in expect]
+    assert any(o.level > Level.NONE for o in got) and changes  # the storm raised alerts

@@ -232,7 +232,11 @@ class SiteWarningEngine:
                 )
             ):
                 previous.setdefault(int(site_id or 0), {})[rule_id] = Level(level)
-            series = load_series(s, self._windows(sites, sensors, now_by_site))
+            windows, deferred = self._windows(sites, sensors, now_by_site)
+            series = load_series(s, windows)
+            if deferred:  # cumulative rain channels of the gauges whose interval channel had no reading
+                read = {ser.sensor.id for ser in series}
+                series += load_series(s, {sensor: w for sensor, (w, first) in deferred.items() if first not in read})
         by_site: dict[int, list[Series]] = {}
         sensor_site = {int(i): int(site or 0) for site, i, *_ in sensors}
         for ser in series:
@@ -253,13 +257,17 @@ class SiteWarningEngine:
 
     def _windows(
         self, sites: list[SiteInfo], sensors: Any, now_by_site: dict[int, int]
-    ) -> dict[SensorInfo, tuple[int, int]]:
-        """The history (start, end] to read of each sensor: as far back as the site's rules read it."""
+    ) -> tuple[dict[SensorInfo, tuple[int, int]], dict[SensorInfo, tuple[tuple[int, int], int]]]:
+        """The history (start, end] to read of each sensor, as far back as the site's rules read it; and
+        apart, the windows of sensors to read only if another sensor has no reading in its window
+        (sensor → (window, that sensor's id); see ``RuleEvaluator.rain_fallbacks``)."""
         of_site: dict[int, list[SensorInfo]] = {}
         for site_id, i, c, t, ch in sensors:
             of_site.setdefault(int(site_id), []).append(SensorInfo(int(i), c, t, ch))
         per_sensor = getattr(self.evaluator, "sensor_lookbacks", None)
+        fallbacks = getattr(self.evaluator, "rain_fallbacks", None)
         out: dict[SensorInfo, tuple[int, int]] = {}
+        deferred: dict[SensorInfo, tuple[tuple[int, int], int]] = {}
         for site in sites:
             now, mine = now_by_site[site.id], of_site.get(site.id, [])
             if per_sensor is not None:
@@ -268,7 +276,13 @@ class SiteWarningEngine:
             else:
                 back_all = self.evaluator.lookback_ms(site)
                 out.update((s, (now - back_all, now)) for s in mine)
-        return out
+            if fallbacks is not None:
+                read = {s.id for s in mine if s in out}
+                for s_id, first in fallbacks(site, mine).items():
+                    if s_id in read and first in read:
+                        sensor = next(s for s in mine if s.id == s_id)
+                        deferred[sensor] = (out.pop(sensor), first)
+        return out, deferred
 
     def _outcomes(
         self, cases: list[tuple[SiteInfo, list[Series], int, dict[str, Level]]]

@@ -97,6 +97,26 @@ class RuleEvaluator:
                 out[s.id] = need
         return out
 
+    def rain_fallbacks(self, site: SiteInfo, sensors: Sequence[SensorInfo]) -> dict[int, int]:
+        """Cumulative rain channels (``totalValue``) needed only if their gauge's interval channel
+        (``value``) has no reading in its window: cumulative sensor id → interval sensor id.
+
+        :func:`~geowarn.warning.evaluate.site_data` takes a gauge's rain from the interval channel
+        whenever that series has a reading, and from the cumulative one only otherwise; so unless a
+        rule reads the cumulative channel itself, the engine reads it only for gauges without
+        interval readings (half the rows of a national-platform gauge, which sends both)."""
+        reads = self._rules(site).reads
+        if any(isinstance(k, tuple) and k[1] == "RAIN" and k[2] in (None, "totalValue") for k in reads):
+            return {}
+        interval = {s.code.rsplit(".", 1)[0]: s.id for s in sensors if s.sensor_type == "RAIN" and s.channel == "value"}
+        out: dict[int, int] = {}
+        for s in sensors:
+            if s.sensor_type == "RAIN" and s.channel == "totalValue":
+                primary = interval.get(s.code.rsplit(".", 1)[0])
+                if primary is not None:
+                    out[s.id] = primary
+        return out
+
     def _inputs(
         self, site: SiteInfo, series: list[Series], previous: dict[str, Level]
     ) -> Iterator[tuple[Rule, SiteData, Level]]:
