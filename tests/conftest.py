@@ -157,8 +157,9 @@ class Datasets:
         assert name
         if database.backend == "sqlite":
             with sqlite3.connect(name) as conn:
-                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
             conn.close()
+            assert busy == 0, f"{name}: still open elsewhere, its write-ahead log could not be folded in"
         return name
 
     def _drop(self, database: Database) -> None:

@@ -29,6 +29,7 @@ err = Console(stderr=True)
 
 
 def _db() -> Any:
+    import geowarn.models  # noqa: F401  (every model and ORM listener, whatever the command imported)
     from geowarn.db import get_database
 
     return get_database()

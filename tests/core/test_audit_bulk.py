@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from geowarn.audit.bulk import insert_new
@@ -55,3 +56,18 @@ def test_bulk_and_flush_store_and_audit_the_same(db: Database) -> None:
     assert change("alert:1") == change("alert:3") and change("alert:2") == change("alert:4")
     (update,) = [e for e in entries if e.action == "update"]
     assert update.entity_id == str(stored["alert:4"].id) and update.changes["messages_count"] == [0, 7]
+
+
+def test_bulk_objects_stay_readable_and_unset_json_is_refused(db: Database) -> None:
+    from geowarn.warning.models import Alert
+
+    with db.write("engine") as s:
+        issue = _issue(5)
+        insert_new(s, [issue], "dissemination_issue")
+        # a JSON column with no default left unset: a flush stores SQL NULL, the bulk path cannot
+        alert = Alert(kind="site_rule", rule_id="r", rule_name="雨量", unit_code="350922100", status="open",
+                      level=2, max_level=2, opened_ms=1, updated_ms=1, flaps=0, reason={})  # fmt: skip
+        with pytest.raises(ValueError, match="forecast"):
+            insert_new(s, [alert], "alert")
+    # every column was loaded onto the object: nothing to fetch after the session ended
+    assert (issue.alert_id, issue.product_version_id, issue.context) == (None, None, {})

@@ -12,29 +12,46 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, cast
 
-from sqlalchemy import Table
-from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy import Column, Table, inspect
+from sqlalchemy.orm import Mapper, Session, make_transient_to_detached
 
 from geowarn.audit.hook import record_created
 from geowarn.db.bulk import insert_returning_ids
 
 
-def _row(obj: Any, table: Table) -> dict[str, Any]:
+def _row(obj: Any, columns: list[tuple[str, Column[Any]]]) -> dict[str, Any]:
     """Every column but ``id``, as a flush would send it: a column left unset (or None, unless its type
-    stores None as JSON null) takes its Python-side default."""
+    stores None as JSON null) takes its Python-side default. Every value is put on the object too, so
+    nothing is left to load once the object is attached."""
     row: dict[str, Any] = {}
     state = obj.__dict__
-    for col in table.columns:
-        if col.key == "id":
-            continue
-        value = state.get(col.key)
+    for attr, col in columns:
+        value = state.get(attr)
         default = col.default
-        unset = col.key not in state or not col.type.should_evaluate_none
-        if value is None and unset and default is not None and (default.is_scalar or default.is_callable):
+        unset = attr not in state or not col.type.should_evaluate_none
+        if value is None and unset and default is not None:
             value = default.arg if default.is_scalar else default.arg(None)  # type: ignore[attr-defined]
-            setattr(obj, col.key, value)
+        elif value is None and attr not in state and col.type.should_evaluate_none:
+            # a flush leaves the column out (SQL NULL); the bulk path would send JSON null
+            raise ValueError(f"{obj.__class__.__name__}.{attr}: set it (None or a value) before a bulk insert")
+        setattr(obj, attr, value)
         row[col.key] = value
     return row
+
+
+def _columns(cls: type) -> list[tuple[str, Column[Any]]]:
+    """(attribute, column) of every mapped column but ``id``; refuses what the bulk path cannot copy."""
+    out: list[tuple[str, Column[Any]]] = []
+    mapper: Mapper[Any] = inspect(cls)
+    for prop in mapper.column_attrs:
+        col = cast(Column[Any], prop.columns[0])
+        if col.key == "id":
+            continue
+        default = col.default
+        if col.server_default is not None or (default is not None and not (default.is_scalar or default.is_callable)):
+            raise ValueError(f"{cls.__name__}.{prop.key}: a server or SQL default cannot go through a bulk insert")
+        out.append((prop.key, col))
+    return out
 
 
 def insert_new(session: Session, objects: Sequence[Any], entity: str) -> None:
@@ -42,7 +59,8 @@ def insert_new(session: Session, objects: Sequence[Any], entity: str) -> None:
     if not objects:
         return
     table = cast(Table, type(objects[0]).__table__)
-    rows = [_row(o, table) for o in objects]
+    columns = _columns(type(objects[0]))
+    rows = [_row(o, columns) for o in objects]
     ids = insert_returning_ids(session, table, rows)
     for obj, new_id in zip(objects, ids, strict=True):
         obj.id = int(new_id)

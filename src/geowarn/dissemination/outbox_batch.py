@@ -7,7 +7,7 @@ next version of its subject and the next CAP sequence number of its county and d
 version), one :class:`OutboxMessage` per (issue, person, channel) with the idempotency key
 ``<issue id>:<person key>:<channel>``, quiet hours holding back blue and yellow only, and the response
 tasks — but reads what the warnings share once (versions, carried recipients, preferences, templates,
-unit names) and writes all issues in one flush and all recipient and outbox rows in one bulk insert each.
+unit names) and writes all issues, and all recipient and outbox rows, in one bulk insert each.
 """
 
 from __future__ import annotations

@@ -59,8 +59,10 @@ class SiteEvaluator(Protocol):
 
     An evaluator may also offer ``sensor_lookbacks(site, sensors) -> {sensor id: ms}`` (read each
     sensor only as far back as its rules need; sensors left out are not read) and
-    ``evaluate_many(cases) -> [outcomes or None]`` (a whole batch at once); the engine uses them
-    when present (``warning.evaluator.RuleEvaluator`` has both)."""
+    ``evaluate_many(cases) -> [outcomes or None]`` (a whole batch at once), and
+    ``rain_fallbacks(site, sensors) -> {sensor id: sensor id}`` (sensors read only when the other
+    has no reading in its window); the engine uses them when present (``warning.evaluator.RuleEvaluator``
+    has all three)."""
 
     def lookback_ms(self, site: SiteInfo) -> int: ...
 

@@ -104,7 +104,8 @@ class RuleEvaluator:
         :func:`~geowarn.warning.evaluate.site_data` takes a gauge's rain from the interval channel
         whenever that series has a reading, and from the cumulative one only otherwise; so unless a
         rule reads the cumulative channel itself, the engine reads it only for gauges without
-        interval readings (half the rows of a national-platform gauge, which sends both)."""
+        interval readings (half the rows of a national-platform gauge, which sends both). A subclass
+        whose own evaluation reads the cumulative channel directly must override this."""
         reads = self._rules(site).reads
         if any(isinstance(k, tuple) and k[1] == "RAIN" and k[2] in (None, "totalValue") for k in reads):
             return {}
