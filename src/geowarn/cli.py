@@ -172,11 +172,10 @@ def worker(
     import socket
     import time
 
-    from geowarn.monitoring.health import check_offline
     from geowarn.monitoring.ingest import Ingestor
     from geowarn.monitoring.mqtt import BrokerAddress, MqttWorker
-    from geowarn.warning.alerts import sync_device_alarms, sync_no_data_alarms
     from geowarn.warning.engine import attach, attach_notify, build_engine
+    from geowarn.warning.sweep import EVERY_S, health_sweep
 
     s = get_settings()
     url = mqtt_url or s.mqtt_url
@@ -197,14 +196,9 @@ def worker(
     last_check = [0.0]
 
     def offline_check() -> None:
-        if time.monotonic() - last_check[0] >= 60:
-            now = int(time.time() * 1000)
-            with db.writer_engine.begin() as conn:
-                check_offline(conn, now, missed_intervals=s.offline_after_intervals)
-            with db.write("warning-engine") as session:
-                sync_device_alarms(session, now)
-                sync_no_data_alarms(session, now, missed_intervals=s.offline_after_intervals)
-            last_check[0] = time.monotonic()
+        if time.monotonic() - last_check[0] >= EVERY_S:
+            last_check[0] = time.monotonic()  # a failed sweep waits its minute too
+            health_sweep(db, int(time.time() * 1000), missed_intervals=s.offline_after_intervals)
 
     engine = None
     if s.warning_engine and s.warning_engine_process and db.backend == "postgresql":
@@ -233,8 +227,8 @@ def engine_command() -> None:
     import signal
     import threading
 
-    from geowarn.warning.alerts import sync_device_alarms, sync_no_data_alarms
     from geowarn.warning.engine import build_engine, listen
+    from geowarn.warning.sweep import start_sweeping
 
     s = get_settings()
     _migrate_quietly()
@@ -246,16 +240,7 @@ def engine_command() -> None:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
 
-    def alarms() -> None:
-        import time
-
-        while not stop.wait(60):
-            now = int(time.time() * 1000)
-            with db.write("warning-engine") as session:
-                sync_device_alarms(session, now)
-                sync_no_data_alarms(session, now, missed_intervals=s.offline_after_intervals)
-
-    threading.Thread(target=alarms, name="alarms", daemon=True).start()
+    start_sweeping(db, s.offline_after_intervals, stop)
     err.print("warning engine listening for stored readings")
     try:
         listen(db, engine, stop)

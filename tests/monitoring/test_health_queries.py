@@ -69,6 +69,42 @@ def test_offline_event_opens_and_closes(db: Database, network: Network) -> None:
     assert (started, ended) == (T0 + 600_000, T0 + 45 * 60_000)
 
 
+def test_two_checks_at_once_keep_one_open_event_and_neither_fails(db: Database, network: Network) -> None:
+    """Two processes checking at the same moment (every worker and every ``serve`` sweeps): the second
+    waits for the first and opens nothing; on PostgreSQL its insert meets the unique index."""
+    import threading
+    import time
+
+    Ingestor(db).ingest([_rain(network, "R3509221000", T0, 0.0)], now_ms=T0 + 1000)
+    now = T0 + 31 * 60_000
+    got: dict[str, object] = {}
+
+    def second() -> None:
+        try:
+            with db.writer_engine.begin() as conn:
+                got["opened"] = check_offline(conn, now)[0]
+        except Exception as exc:  # the assertion below reports it
+            got["error"] = exc
+
+    first = db.writer_engine.connect()  # on SQLite the one writer connection: the second waits for it
+    with first.begin():
+        opened, _ = check_offline(first, now)
+        other = threading.Thread(target=second)
+        other.start()
+        time.sleep(0.5)  # the second check runs into the first's uncommitted events
+    first.close()
+    other.join(30)
+    assert not other.is_alive() and "error" not in got, got
+    assert opened and not set(opened) & set(got["opened"])  # type: ignore[arg-type]
+    with db.writer_engine.begin() as conn:
+        per_device = conn.exec_driver_sql(
+            "SELECT device_id, count(*) FROM device_event WHERE ended_ms IS NULL GROUP BY device_id"
+        ).all()
+        assert sorted(d for d, _ in per_device) == sorted(opened) and {n for _, n in per_device} == {1}
+        # a third check after both: nothing new, and closing works on the single open event
+        assert check_offline(conn, now + 60_000)[0] == []
+
+
 def test_buckets_latest_and_rain_windows(db: Database, network: Network) -> None:
     ing = Ingestor(db)
     # 1 mm every 10 minutes for 80 hours, then the query "now" is the last reading.

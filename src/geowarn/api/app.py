@@ -154,11 +154,19 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     engine = getattr(app.state, "warning_engine", None)
     if engine is not None:
         engine.start()
-    if get_settings().mode != "test":  # read the register's people before the first big warning needs them
+    settings = get_settings()
+    sweeping = threading.Event()
+    if settings.mode != "test":  # read the register's people before the first big warning needs them
         threading.Thread(target=_warm_directory, name="warm-directory", daemon=True).start()
+        # devices that fall silent raise their events and alarms without a worker (HTTP-only counties)
+        from geowarn.db import get_database
+        from geowarn.warning.sweep import start_sweeping
+
+        start_sweeping(get_database(), settings.offline_after_intervals, sweeping)
     try:
         yield
     finally:
+        sweeping.set()
         if engine is not None:
             engine.stop()
 

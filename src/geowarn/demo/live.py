@@ -16,11 +16,11 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from geowarn.monitoring.health import check_offline
+from geowarn.config import get_settings
 from geowarn.monitoring.ingest import Ingestor
 from geowarn.monitoring.models import Device
 from geowarn.monitoring.simulator import IngestSink, SimDevice, Simulator, register_demo_network, run_batch
-from geowarn.warning.alerts import sync_device_alarms, sync_no_data_alarms
+from geowarn.warning.sweep import health_sweep
 
 log = logging.getLogger(__name__)
 HOUR_MS = 3_600_000
@@ -97,11 +97,7 @@ class LiveNetwork:
             now = int(time.time() * 1000)
             try:
                 run_batch(self.sim, self.sink, now, now)
-                with self.db.writer_engine.begin() as conn:
-                    check_offline(conn, now)
-                with self.db.write("demo") as session:
-                    sync_device_alarms(session, now)
-                    sync_no_data_alarms(session, now)
+                health_sweep(self.db, now, missed_intervals=get_settings().offline_after_intervals)
             except Exception:  # keep the demo alive; the log says what happened
                 log.exception("demo simulator step failed")
 

@@ -119,8 +119,8 @@ def check_offline(conn: Any, now_ms: int, *, missed_intervals: int = 3) -> tuple
     rows = conn.execute(
         text(
             "SELECT d.id, d.unit_code, d.last_seen_ms, d.reporting_interval_s, d.installed_at, "
-            "(SELECT e.id FROM device_event e WHERE e.device_id = d.id AND e.kind = 'offline' AND e.ended_ms IS NULL) "
-            "FROM device d WHERE d.status = 'active' AND d.device_type <> 'VIDEO'"
+            "(SELECT min(e.id) FROM device_event e WHERE e.device_id = d.id AND e.kind = 'offline' "
+            "AND e.ended_ms IS NULL) FROM device d WHERE d.status = 'active' AND d.device_type <> 'VIDEO'"
         )
     ).all()
     opened: list[int] = []
@@ -131,10 +131,11 @@ def check_offline(conn: Any, now_ms: int, *, missed_intervals: int = 3) -> tuple
             continue
         silent = now_ms - reference > missed_intervals * interval_s * 1000
         if silent and open_event is None:
-            conn.execute(
+            # another process may open it at the same moment: the unique index keeps one open event
+            res = conn.execute(
                 text(
                     "INSERT INTO device_event (device_id, kind, started_ms, unit_code, detail) "
-                    "VALUES (:d, 'offline', :t, :u, :detail)"
+                    "VALUES (:d, 'offline', :t, :u, :detail) ON CONFLICT DO NOTHING"
                 ),
                 {
                     "d": dev_id,
@@ -143,8 +144,16 @@ def check_offline(conn: Any, now_ms: int, *, missed_intervals: int = 3) -> tuple
                     "detail": f"no report for {missed_intervals} intervals of {interval_s} s",
                 },
             )
-            opened.append(dev_id)
+            if res.rowcount == 1:
+                opened.append(dev_id)
         elif not silent and open_event is not None:
-            conn.execute(text("UPDATE device_event SET ended_ms = :t WHERE id = :e"), {"t": last_seen, "e": open_event})
-            closed.append(dev_id)
+            res = conn.execute(
+                text(
+                    "UPDATE device_event SET ended_ms = :t "
+                    "WHERE device_id = :d AND kind = 'offline' AND ended_ms IS NULL"
+                ),
+                {"t": last_seen, "d": dev_id},
+            )
+            if res.rowcount:
+                closed.append(dev_id)
     return opened, closed

@@ -10,7 +10,19 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, Float, ForeignKey, Index, Integer, LargeBinary, SmallInteger, String, Text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    SmallInteger,
+    String,
+    Text,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from geowarn.db import Base, BBoxMixin, Geometry, TimestampMixin, utcnow
@@ -203,4 +215,9 @@ class DeviceEvent(Base):
     unit_code: Mapped[str] = mapped_column(String(12), index=True)
     detail: Mapped[str | None] = mapped_column(Text)
 
-    __table_args__ = (Index("ix_device_event_open", "device_id", "kind", "ended_ms"),)
+    __table_args__ = (
+        Index("ix_device_event_open", "device_id", "kind", "ended_ms"),
+        # one open event per device and kind, whichever process opens it (migration d5e9a1b3c7f4)
+        Index("uq_device_event_open", "device_id", "kind", unique=True,
+              sqlite_where=text("ended_ms IS NULL"), postgresql_where=text("ended_ms IS NULL")),
+    )  # fmt: skip

@@ -135,7 +135,10 @@ class MqttWorker:
                 if batch:
                     self._process(batch)
                 if idle_hook is not None and time.monotonic() - last_idle >= 1.0:
-                    idle_hook()
+                    try:
+                        idle_hook()
+                    except Exception:  # a health check must not stop ingestion (a database blip, say)
+                        log.exception("idle check failed; ingestion goes on")
                     last_idle = time.monotonic()
         finally:
             self.close()
