@@ -3,6 +3,10 @@
 Looking a device up costs a dictionary access. The devices of a batch that are not cached are loaded
 together (two queries, however many: a worker's first batch meets thousands of devices at once), and
 unknown devices are remembered for a short while so a flood of bogus ids cannot hammer the database.
+
+A known device is read again once its entry is :data:`TTL_S` old. The process that changes a device
+(a new key, retirement, QC overrides) drops its entry at once (``invalidate``); every other process
+(MQTT workers, the other ``serve`` workers) sees the change within that time.
 """
 
 from __future__ import annotations
@@ -18,6 +22,9 @@ from sqlalchemy import select
 from geowarn.monitoring.models import Device, Sensor
 
 NEGATIVE_TTL_S = 30.0
+#: Seconds a known device's entry is trusted before it is read again (a rotated key stops working
+#: everywhere within this time).
+TTL_S = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +51,7 @@ class DeviceInfo:
 class DeviceCache:
     def __init__(self, db: Any) -> None:
         self.db = db
-        self._devices: dict[str, DeviceInfo] = {}
+        self._devices: dict[str, tuple[DeviceInfo, float]] = {}  # code -> (device, when read)
         self._missing: dict[str, float] = {}
         self._lock = threading.Lock()
 
@@ -60,8 +67,9 @@ class DeviceCache:
             for code in codes:
                 if code in out:
                     continue
-                info = self._devices.get(code)
-                missed = self._missing.get(code) if info is None else None
+                hit = self._devices.get(code)
+                info = hit[0] if hit is not None and now - hit[1] < TTL_S else None
+                missed = self._missing.get(code) if hit is None else None
                 if info is not None or (missed is not None and now - missed < NEGATIVE_TTL_S):
                     out[code] = info
                 else:
@@ -80,7 +88,7 @@ class DeviceCache:
                 if info is None:
                     self._missing[code] = now
                 else:
-                    self._devices[code] = info
+                    self._devices[code] = (info, now)
                     self._missing.pop(code, None)
         return out
 
