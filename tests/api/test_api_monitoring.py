@@ -186,7 +186,8 @@ def test_hostile_mix_gives_precise_counts(db: Database, client: TestClient, worl
     status, rep = ingest(client, body)
     assert status == 200, rep
     assert (rep["accepted"], rep["duplicate"], rep["rejected"]) == (2, 0, 8)
-    assert rep["reasons"] == {"bad_value": 1}  # one dead letter for the message, with its first reason
+    # every rejected reading under its own reason (one dead letter holds the message and all of them)
+    assert rep["reasons"] == {"bad_value": 5, "unknown_channel": 2, "bad_time": 1}
     with db.read() as s:
         values = s.scalars(select(Observation.value).where(Observation.t_ms >= T).order_by(Observation.t_ms)).all()
         assert values == [1.0, 2.5]

@@ -250,7 +250,7 @@ def test_history_files_with_huge_times_keep_their_good_rows(db: Database, networ
     path = tmp_path / "history.csv"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     report = import_readings(Ingestor(db), path, now_ms=T0 + 86_400_000)
-    assert (report.accepted, report.rejected, dict(report.reasons)) == (2, 5, {"bad_time": 1})
+    assert (report.accepted, report.rejected, dict(report.reasons)) == (2, 5, {"bad_time": 5})  # per reading
     assert sorted(_stored(db)) == [(T0, 0.5), (T0 + 600_000, 2.5)]
     [letter] = _letters(db)
     assert letter.source == "file" and letter.detail.count("bad_time") == 5
@@ -270,5 +270,5 @@ def test_spreadsheet_cells_out_of_range_are_bad_times(db: Database, network: Net
     ws.append([DEVICE, "value", float(T0 + 600_000), 2.5])
     wb.save(path)
     report = import_readings(Ingestor(db), path, now_ms=T0 + 86_400_000)
-    assert (report.accepted, report.rejected, dict(report.reasons)) == (2, 4, {"bad_time": 1})
+    assert (report.accepted, report.rejected, dict(report.reasons)) == (2, 4, {"bad_time": 4})
     assert sorted(_stored(db)) == [(T0, 0.5), (T0 + 600_000, 2.5)]

@@ -120,6 +120,8 @@ class _Dead:
     detail: str
     device_code: str | None
     unit_code: str | None
+    #: rejected readings by reason (the report's ``reasons`` add up to its ``rejected``)
+    readings: Counter[str] = field(default_factory=Counter)
 
 
 @dataclass(slots=True)
@@ -196,8 +198,9 @@ class Ingestor:
         messages: list[tuple[RawPayload, Message, DeviceInfo]] = []
         for p, msg in zip(payloads, parsed, strict=True):
             device = self._authorise(msg, p, devices, dead)
-            if device is None:
+            if device is None:  # the whole message is refused, every reading in it for the one reason
                 report.rejected += max(len(msg), 1)
+                dead[-1].readings[dead[-1].reason] = max(len(msg), 1)
             else:
                 messages.append((p, msg, device))
         batch, meta, seen = self._check(messages, now, report, dead)
@@ -269,20 +272,23 @@ class Ingestor:
             if msg.rejections or n_bad[k]:
                 problems = [f"{x.reason}: {x.detail}" for x in msg.rejections]
                 first_reason = msg.rejections[0].reason if msg.rejections else None
+                counts: Counter[str] = Counter(x.reason for x in msg.rejections)
                 idx = bad_of.get(k, np.zeros(0, np.intp))
                 for code, name in enumerate(_CHECKS, start=1):
                     hit = idx[reason[idx] == code]
                     if hit.size:
                         first_reason = first_reason or name
+                        counts[name] += int(hit.size)
                         shown = ", ".join(f"{r.channels[i]} at {int(t[i])}" for i in hit[:20].tolist())
                         more = f" and {hit.size - 20} more" if hit.size > 20 else ""
                         problems.append(f"{name}: {shown}{more}")
                 dead.append(
-                    _Dead(p, first_reason or "invalid", "; ".join(problems)[:4000], device.code, device.unit_code)
-                )
+                    _Dead(p, first_reason or "invalid", "; ".join(problems)[:4000], device.code, device.unit_code,
+                          counts)
+                )  # fmt: skip
                 report.rejected += len(msg.rejections) + int(n_bad[k])
         for d in dead:
-            report.reasons[d.reason] += 1
+            report.reasons.update(d.readings)
         n = int(ok.sum())
         batch = ObservationBatch(r.sensor_id[ok], t[ok], r.value[ok], np.zeros(n, np.int16), np.zeros(n, np.int32), now)
         return batch, meta, seen
