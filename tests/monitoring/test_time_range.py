@@ -272,3 +272,30 @@ def test_spreadsheet_cells_out_of_range_are_bad_times(db: Database, network: Net
     report = import_readings(Ingestor(db), path, now_ms=T0 + 86_400_000)
     assert (report.accepted, report.rejected, dict(report.reasons)) == (2, 4, {"bad_time": 4})
     assert sorted(_stored(db)) == [(T0, 0.5), (T0 + 600_000, 2.5)]
+
+
+def test_a_clock_reset_reading_makes_one_partition_not_one_a_month(db: Database, network: Network) -> None:
+    """A device without an install date sends a 1970 reading (its clock was reset) beside today's: both
+    are stored, and PostgreSQL gets the partitions of those two months only, not the ~680 between."""
+    with db.write("test") as s:
+        s.execute(update(Device).where(Device.device_code == DEVICE).values(installed_at=None))
+    key = network.keys[DEVICE]
+    payloads = [RawPayload(_rain(key, t, v), "mqtt", f"geowarn/{DEVICE}/up") for t, v in ((5_000, 0.5), (T0, 1.5))]
+    report = Ingestor(db).ingest(payloads, now_ms=T0 + 3_600_000)
+    assert (report.accepted, report.rejected) == (2, 0)
+    (old, v_old), new = sorted(_stored(db))  # (5,000 s since the epoch, read as seconds)
+    assert old < 31 * 86_400_000 and v_old == 0.5 and new == (T0, 1.5)
+    if db.backend == "postgresql":
+        with db.read() as s:
+            parts = (
+                s.connection()
+                .exec_driver_sql(
+                    "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+                    "JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = 'observation' ORDER BY 1"
+                )
+                .scalars()
+                .all()
+            )
+        # (other tests leave this year's months behind: the shared test database is truncated, not rebuilt)
+        assert [p for p in parts if p < "observation_2020"] == ["observation_1970_01"]
+        assert "observation_2026_07" in parts

@@ -207,7 +207,7 @@ class Ingestor:
         batch, in_batch_dupes = dedupe_in_batch(batch)
         report.duplicate += in_batch_dupes
         if len(batch) and self.db.backend == "postgresql":
-            prepare_partitions(self.db.writer_engine, int(batch.t_ms.min()), int(batch.t_ms.max()))
+            prepare_partitions(self.db.writer_engine, batch.t_ms)
         stored = None
         with self.db.writer_engine.begin() as conn:
             lock_devices(conn, list(seen))

@@ -6,6 +6,8 @@ import datetime as dt
 import threading
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 from sqlalchemy import text
 
 _known: set[tuple[str, str]] = set()
@@ -18,6 +20,16 @@ def month_bounds_ms(t_ms: int) -> tuple[int, int, str]:
     start = dt.datetime(d.year, d.month, 1, tzinfo=dt.UTC)
     end = dt.datetime(d.year + (d.month == 12), d.month % 12 + 1, 1, tzinfo=dt.UTC)
     return int(start.timestamp() * 1000), int(end.timestamp() * 1000), f"{d.year:04d}_{d.month:02d}"
+
+
+def month_starts(t_ms: npt.NDArray[np.int64]) -> list[int]:
+    """The first instant (epoch ms, UTC) of each distinct calendar month among ``t_ms``.
+
+    A batch gets partitions for the months it has readings in, not for every month between its
+    oldest and newest reading: one clock-reset reading from 1970 beside today's would otherwise
+    make some 680 empty partitions."""
+    months = np.unique(np.asarray(t_ms, np.int64).astype("datetime64[ms]").astype("datetime64[M]"))
+    return [int(m) for m in months.astype("datetime64[ms]").astype(np.int64)]
 
 
 def ensure_partitions(conn: Any, t_min_ms: int, t_max_ms: int) -> None:

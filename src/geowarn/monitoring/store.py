@@ -26,7 +26,7 @@ import psycopg
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import IntegrityError
 
-from geowarn.monitoring.partitions import ensure_partitions, month_bounds_ms
+from geowarn.monitoring.partitions import ensure_partitions, month_bounds_ms, month_starts
 
 
 @dataclass(slots=True)
@@ -115,25 +115,21 @@ _ready_lock = threading.Lock()
 _PARTITION_LOCK = 0x6765_6F77_6172_6E01  # pg_advisory_xact_lock key of partition creation
 
 
-def prepare_partitions(engine: Engine, t_min_ms: int, t_max_ms: int) -> None:
-    """Create the monthly partitions a batch needs in a short transaction of their own, before the ingest
-    transaction: creating a partition locks the whole table, and two ingest transactions doing it while
-    holding locks on it deadlock. An advisory lock makes concurrent creators take turns."""
+def prepare_partitions(engine: Engine, t_ms: npt.NDArray[np.int64]) -> None:
+    """Create the monthly partitions of the months a batch has readings in, in a short transaction of
+    their own before the ingest transaction: creating a partition locks the whole table, and two ingest
+    transactions doing it while holding locks on it deadlock. An advisory lock makes concurrent
+    creators take turns."""
     key = str(engine.url)
-    months = []
-    t = t_min_ms
-    while True:
-        _, end, suffix = month_bounds_ms(t)
-        months.append(suffix)
-        if end > t_max_ms:
-            break
-        t = end
+    starts = month_starts(t_ms)
+    months = [month_bounds_ms(t)[2] for t in starts]
     with _ready_lock:
         if all((key, m) in _ready for m in months):
             return
     with engine.begin() as conn:
         conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PARTITION_LOCK})
-        ensure_partitions(conn, t_min_ms, t_max_ms)
+        for t in starts:
+            ensure_partitions(conn, t, t)
     with _ready_lock:
         _ready.update((key, m) for m in months)
 
@@ -165,7 +161,8 @@ def _obs_columns(batch: ObservationBatch) -> list[tuple[str, str, npt.ArrayLike]
 
 
 def _write_pg(conn: Connection, batch: ObservationBatch, surely_new: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
-    ensure_partitions(conn, int(batch.t_ms.min()), int(batch.t_ms.max()))  # done already: see prepare_partitions
+    for t in month_starts(batch.t_ms):  # done already: see prepare_partitions
+        ensure_partitions(conn, t, t)
     new = surely_new.copy()
     with raw_cursor(conn) as cur:
         if new.any():
