@@ -150,6 +150,13 @@ def test_season_in_the_browser(db: Database, demo_server: Any, browser: Any, tmp
     assert officer.get_attribute(row, "data-level") == str(ORANGE)
     assert officer.locator(f"{row} .level-orange").count() == 1
     assert site_name in officer.inner_text(row)
+    reason = officer.inner_text(f"{row} .reason")  # why: the rule's terms, values and thresholds
+    assert "阈值" in reason and "24" in reason, reason
+    forecast = officer.evaluate(
+        "async () => (await import('/static/app/js/alerts.js'))"
+        ".forecastText({t_failure_ms: 0, r2: 0.9712, n_points: 12})"
+    )  # the inverse-velocity forecast as a deformation alert shows it: China time and fit quality
+    assert "预测失稳时间 1970-01-01 08:00，拟合优度 R²=0.97，12 个点" in forecast, forecast
 
     # 3. Acknowledge it with a comment.
     comment = "已通知监测员现场核查，组织转移"

@@ -16,6 +16,24 @@ export async function acknowledge(alert) {
   }
 }
 
+// Why the alert stands: each term of its rule with the value now against the threshold (alert.reason.terms).
+export function reasonText(reason) {
+  const terms = (reason && Array.isArray(reason.terms)) ? reason.terms : [];
+  const parts = terms.slice(0, 3).map((t) => `${t.term || t.series}：${t.value ?? "—"}（阈值 ${t.op || ""}${t.threshold ?? ""}）`);
+  const held = reason && reason.held_by_hysteresis ? "；回差保持" : "";
+  const persisted = reason && reason.persistence ? `；${reason.persistence}` : "";
+  return parts.length ? `<br><span class="muted reason">${esc(parts.join("；") + persisted + held)}</span>` : "";
+}
+
+// The inverse-velocity (Fukuzono) time-of-failure forecast with its fit quality (alert.forecast).
+export function forecastText(f) {
+  if (!f || f.t_failure_ms == null) return "";
+  const r2 = f.r2 != null ? `，拟合优度 R²=${Number(f.r2).toFixed(2)}` : "";
+  const n = f.n_points != null ? `，${f.n_points} 个点` : "";
+  const china = new Date(f.t_failure_ms + 8 * 3_600_000).toISOString().slice(0, 16).replace("T", " ");  // 北京时间
+  return `<br><span class="error forecast">预测失稳时间 ${esc(china + r2 + n)}</span>`;
+}
+
 export async function render(view, ctx) {
   view.innerHTML = `<div class="page"><h2>预警处置</h2><div class="toolbar">
     <select id="a-status"><option value="open">进行中</option><option value="closed">已结束</option><option value="">全部</option></select>
@@ -34,7 +52,7 @@ export async function render(view, ctx) {
       ${r.items.map((a) => `<tr data-alert="${a.id}" data-level="${a.level}" data-site="${a.site_id ?? ""}" data-rule="${esc(a.rule_id || a.kind)}">
         <td>${levelBadge(a.level, a.level_zh)}</td>
         <td>${a.site_id ? `<a href="#/site/${a.site_id}">${esc(a.site_name)}</a>` : esc(`设备 ${a.device_id}`)}</td>
-        <td>${esc(a.kind_zh)} · ${esc(a.rule_name || "")}${a.forecast && a.forecast.t_failure ? `<br><span class="error">预测失稳时间 ${esc(fmtTime(a.forecast.t_failure))}</span>` : ""}</td>
+        <td>${esc(a.kind_zh)} · ${esc(a.rule_name || "")}${reasonText(a.reason)}${forecastText(a.forecast)}</td>
         <td>${esc(fmtTime(a.opened))}</td><td>${esc(fmtTime(a.updated))}</td><td>${a.status === "open" ? "进行中" : "已结束"}</td>
         <td class="ack-cell">${a.acknowledged ? `${esc(a.acknowledged_by)}：${esc(a.ack_comment || "")}<br><span class="muted">${esc(fmtTime(a.acknowledged))}</span>` : "未确认"}</td>
         <td>${canAck && a.status === "open" ? `<button class="ack">确认</button>` : ""}
@@ -60,7 +78,7 @@ export async function render(view, ctx) {
         if (next && next.classList.contains("history")) { next.remove(); return; }
         const d = await api(`/api/alerts/${a.id}`);
         tr.insertAdjacentHTML("afterend", `<tr class="history"><td colspan="8"><table>${d.history.map((e) => `<tr><td>${esc(fmtTime(e.t))}</td><td>${esc(e.kind)}</td>
-          <td>${e.level_from ?? ""} → ${e.level_to ?? ""}</td><td>${esc(e.actor || "")}</td><td>${esc(e.comment || "")}</td></tr>`).join("")}</table></td></tr>`);
+          <td>${e.level_from ?? ""} → ${e.level_to ?? ""}</td><td>${esc(e.actor || "")}</td><td>${esc(e.comment || "")}${reasonText(e.reason)}</td></tr>`).join("")}</table></td></tr>`);
       });
     });
   };
