@@ -8,9 +8,11 @@ from pathlib import Path
 import numpy as np
 import orjson
 from fastapi.testclient import TestClient
+from sqlalchemy import update
 
 from geowarn.auth.service import create_user
 from geowarn.db import Database
+from geowarn.monitoring.models import Observation
 from geowarn.regional.grid import Grid
 from geowarn.regional.readers import write_grid
 from tests.api.apiworld import COUNTY, PASSWORD, T_OBS, TOWN_A, World, login
@@ -149,19 +151,25 @@ def test_compute_a_product_from_uploaded_grids(client: TestClient, world: World,
     assert bad.status_code == 422 and "upload.tif" in bad.json()["detail"]
 
 
-def test_compute_from_the_rain_gauges_by_idw(client: TestClient, world: World) -> None:
+def test_compute_from_the_rain_gauges_by_idw(db: Database, client: TestClient, world: World) -> None:
     op = login(client, "alpha_operator")
     r = client.post("/api/products/compute", headers=op, data={"unit_code": TOWN_A})
     assert r.status_code == 422 and "雨量站" in r.json()["detail_zh"]  # the world's reading is months old
     now = int(time.time() * 1000)
-    body = {
-        "deviceId": "ALPHA-D1",
-        "apikey": world.a.device_key,
-        "data": {"value": 130.0, "totalValue": 140.0, "ts": now - 3_600_000},
-    }
-    assert client.post("/api/ingest", json=body).status_code == 200
+    for k in range(13):  # 130 mm in 10 mm steps (one 130 mm reading in 10 minutes is suspect by QC)
+        body = {
+            "deviceId": "ALPHA-D1",
+            "apikey": world.a.device_key,
+            "data": {"value": 10.0, "totalValue": 10.0 * (k + 1), "ts": now - (13 - k) * 600_000},
+        }
+        assert client.post("/api/ingest", json=body).json()["accepted"] == 2
     r = client.post("/api/products/compute", headers=op, data={"unit_code": TOWN_A})
     assert r.status_code == 201, r.text
     (v1,) = r.json()["versions"]
     # one gauge: the whole township gets its 130 mm → orange (110 ≤ 130 < 160)
     assert v1["level"] == 3 and v1["inputs"]["rain_files"][0].startswith("rain gauges")
+    # the same readings flagged suspect (QC 3) are left out, as the site rules leave them out
+    with db.write("test") as w:
+        w.execute(update(Observation).where(Observation.t_ms >= now - 13 * 600_000).values(flag=3))
+    r = client.post("/api/products/compute", headers=op, data={"unit_code": TOWN_A})
+    assert r.status_code == 422 and "雨量站" in r.json()["detail_zh"]

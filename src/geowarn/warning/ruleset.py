@@ -25,6 +25,8 @@ SERIES = (
     "rain_1h", "rain_3h", "rain_6h", "rain_12h", "rain_24h", "rain_72h", "rain_event", "rain_effective",
     "rain_id_ratio", "disp_rate", "disp_change", "disp_accel", "tangent_angle", "rate_ratio", "value",
 )  # fmt: skip
+#: Readings flagged above this (3 suspect, 4 fail) are left out by default, by site rules and the regional model.
+QC_MAX_FLAG = 2
 RAIN_HOURS = {"rain_1h": 1, "rain_3h": 3, "rain_6h": 6, "rain_12h": 12, "rain_24h": 24, "rain_72h": 72}
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|min|m|h|d)\s*$")
 _UNIT_MS = {"s": 1000, "min": 60_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
@@ -133,7 +135,7 @@ class Rule(BaseModel):
     levels: dict[Literal["blue", "yellow", "orange", "red"], Condition]
     persistence: Persistence = Field(default_factory=lambda: Persistence.model_validate({}))
     hysteresis: float = Field(0.9, gt=0, le=1)
-    qc_max_flag: int = Field(2, ge=1, le=4)  # readings flagged above this are ignored (3 suspect, 4 fail)
+    qc_max_flag: int = Field(QC_MAX_FLAG, ge=1, le=4)  # readings flagged above this are ignored (3 suspect, 4 fail)
     disabled: bool = False
     source: str | None = None  # the standard or document the thresholds come from
     _by_level: list[tuple[Level, Condition]] | None = PrivateAttr(default=None)

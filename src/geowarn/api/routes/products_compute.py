@@ -41,6 +41,7 @@ from geowarn.regional.readers import read_grid
 from geowarn.regional.store import load_sites, load_zones, version_content
 from geowarn.warning import products as wf
 from geowarn.warning.models import now_ms
+from geowarn.warning.ruleset import QC_MAX_FLAG
 
 router = APIRouter(prefix="/products", tags=["warning: regional products"])
 CELL_DEG = 0.01
@@ -67,7 +68,9 @@ def gauge_grids(session: Any, unit: str, now: int) -> list[Grid]:
     where = {int(i): (float(x), float(y)) for i, x, y in located}
     grids = []
     for day in range(3):
-        totals = rainfall_windows(session.connection(), now - day * 86_400_000, unit)
+        # good and not-evaluated readings only, as the site rules read them: a suspect gauge reading
+        # (a spike, a stuck counter) must not paint a warning area
+        totals = rainfall_windows(session.connection(), now - day * 86_400_000, unit, max_flag=QC_MAX_FLAG)
         ids = [i for i in totals if i in where]
         if not ids and day == 0:
             raise InvalidInput("no rain gauge has reported in the last 24 hours",
