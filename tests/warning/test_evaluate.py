@@ -188,3 +188,49 @@ def test_duration_persistence_needs_the_condition_for_the_whole_span() -> None:
     got = [int(evaluate_rule(rule, site_data([_clip(s, int(n))], 2), int(n), Level.NONE).level) for n in t]
     # above 10 from 20 min (broken at 50) and again from 60 min: held for 30 min at 90 min
     assert got == [0] * 9 + [3] * 4
+
+
+def test_rate_and_change_rules_on_any_channel_cross_when_the_algebra_says() -> None:
+    """A groundwater level at rest until t0, then v = (t − t0)² m (t in days): its rate is 2(t − t0)
+    m/day exactly (the end-point quadratic is exact on a parabola), so a 0.6 m/day threshold is first
+    met at the reading after 7.2 h and 1.2 m/day after 14.4 h. Before this, rate and change rules on a
+    non-displacement sensor read nothing and never alerted."""
+    rules = load_rules_yaml(
+        """
+        rules:
+          - id: gw_rate
+            name: 地下水位上升速率
+            levels:
+              yellow: {all: [{series: disp_rate, sensor_type: GROUNDWATER, value: 0.6, smoothing: 6h}]}
+              orange: {all: [{series: disp_rate, sensor_type: GROUNDWATER, value: 1.2, smoothing: 6h}]}
+          - id: gw_change
+            name: 地下水位6小时变幅
+            levels:
+              yellow: {all: [{series: disp_change, sensor_type: GROUNDWATER, window: 6h, value: 0.49}]}
+        """
+    )
+    rate_rule, change_rule = rules.rules
+    assert rate_rule.needs() == {"value"} and change_rule.needs() == {"value"}
+    t0 = 2 * DAY
+    t = np.arange(0, 4 * DAY, 10 * MIN, dtype=np.int64)
+    days = np.clip(t - t0, 0, None) / DAY
+    s = Series(SensorInfo(3, "GW1.value", "GROUNDWATER", "value"), t, days**2, np.ones(t.size, np.int8))
+    changes, previous = [], Level.NONE
+    for now in t[t > t0]:
+        level = evaluate_rule(rate_rule, site_data([_clip(s, int(now))], 2), int(now), previous).level
+        if level != previous:
+            changes.append((int(now) - t0, int(level)))
+        previous = level
+    assert changes == [(7 * H + 20 * MIN, 2), (14 * H + 30 * MIN, 3)]
+    # change over 6 h of the parabola, (x² − (x − ¼)²) = x/2 − 1/16 m, passes 0.49 m at x = 1.105 d
+    first = next(
+        int(n) - t0
+        for n in t[t > t0]
+        if evaluate_rule(change_rule, site_data([_clip(s, int(n))], 2), int(n), Level.NONE).level == Level.YELLOW
+    )
+    assert first == 26 * H + 40 * MIN  # the first reading at or after 1.105 d = 26 h 31.2 min
+    # the rule's history reaches the groundwater sensor, which the engine would not have read before
+    lookbacks = RuleEvaluator(lambda _site: (rules, None)).sensor_lookbacks(
+        SITE, [SensorInfo(3, "GW1.value", "GROUNDWATER", "value")]
+    )
+    assert lookbacks[3] >= 12 * H  # the 6 h change window plus the 6 h rate smoothing

@@ -20,12 +20,11 @@ import numpy.typing as npt
 from geowarn.warning import deform, rain
 from geowarn.warning.engine import RuleOutcome, Series
 from geowarn.warning.levels import Level
-from geowarn.warning.ruleset import RAIN_HOURS, Condition, Rule, Term, duration_ms
+from geowarn.warning.ruleset import DISPLACEMENT_TYPES, RAIN_HOURS, Condition, Rule, Term, duration_ms
 
 HOUR_MS = 3_600_000
 DAY_MS = 86_400_000
 Floats = npt.NDArray[np.float64]
-DISPLACEMENT_TYPES = {"LF": ("value",), "GP": ("gpsTotalX", "gpsTotalY"), "SW": ("dispsX", "dispsY")}
 
 
 @dataclass(slots=True)
@@ -104,7 +103,7 @@ def site_data(series: list[Series], max_flag: int) -> SiteData:
 def _tracks_for(term: Term, data: SiteData) -> list[Track]:
     if term.series.startswith("rain_"):
         return data.rain
-    if term.series == "value":
+    if term.reads_channel():  # a value, or a change / rate / acceleration of a non-displacement channel
         return [t for (st, ch), tracks in data.other.items() for t in tracks
                 if st == term.sensor_type and (term.channel is None or ch == term.channel)]  # fmt: skip
     if term.sensor_type:
@@ -290,7 +289,8 @@ def rule_outcome(rule: Rule, data: SiteData, now_ms: int, level: Level, held: bo
 
 def _forecast(rule_terms: list[Term], data: SiteData, now_ms: int) -> dict[str, Any] | None:
     """Inverse-velocity failure time for rules on deformation (the fastest-moving device)."""
-    terms = [t for t in rule_terms if t.series in ("tangent_angle", "rate_ratio", "disp_rate")]
+    deformation = ("tangent_angle", "rate_ratio", "disp_rate")
+    terms = [t for t in rule_terms if t.series in deformation and not t.reads_channel()]
     if not terms or not data.displacement:
         return None
     term = terms[0]

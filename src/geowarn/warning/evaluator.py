@@ -198,7 +198,7 @@ def _has_inputs(needs: set[str], data: SiteData) -> bool:
 def _reads(t: Term) -> Reads:
     if t.series.startswith("rain_"):
         return "rain"
-    if t.series == "value":
+    if t.reads_channel():
         return ("value", t.sensor_type or "", t.channel)
     return "displacement"
 

@@ -25,6 +25,9 @@ SERIES = (
     "rain_1h", "rain_3h", "rain_6h", "rain_12h", "rain_24h", "rain_72h", "rain_event", "rain_effective",
     "rain_id_ratio", "disp_rate", "disp_change", "disp_accel", "tangent_angle", "rate_ratio", "value",
 )  # fmt: skip
+#: Displacement devices (crack meter, surface GNSS, deep displacement) and the channels combined into
+#: one displacement; derived series of other sensor types read their channels as they are.
+DISPLACEMENT_TYPES = {"LF": ("value",), "GP": ("gpsTotalX", "gpsTotalY"), "SW": ("dispsX", "dispsY")}
 #: Readings flagged above this (3 suspect, 4 fail) are left out by default, by site rules and the regional model.
 QC_MAX_FLAG = 2
 RAIN_HOURS = {"rain_1h": 1, "rain_3h": 3, "rain_6h": 6, "rain_12h": 12, "rain_24h": 24, "rain_72h": 72}
@@ -51,7 +54,8 @@ class Term(BaseModel):
     series: Literal[SERIES]  # type: ignore[valid-type]
     op: Literal[">=", ">", "<=", "<"] = ">="
     value: float
-    sensor_type: str | None = None  # for series "value" (e.g. GROUNDWATER) or to pick displacement sensors
+    sensor_type: str | None = None  # series "value" and derived series of that type (e.g. GROUNDWATER), or a
+    # displacement type (LF, GP, SW) to pick those devices
     channel: str | None = None
     window: str | None = None  # disp_change / disp_accel window, e.g. "24h"
     smoothing: str = "6h"  # rate window for disp_* / tangent_angle / rate_ratio
@@ -79,6 +83,16 @@ class Term(BaseModel):
         if self.series in ("disp_change", "disp_accel") and not self.window:
             raise ValueError(f"series {self.series!r} needs a window, e.g. 24h")
         return self
+
+    def reads_channel(self) -> bool:
+        """Whether the term reads a sensor type's channel(s) as they are: series ``value``, or a derived
+        series (change over a window, rate, acceleration, tangent angle, rate ratio) of a type that is
+        not a displacement device (groundwater level, pore-water pressure, tilt, soil moisture…)."""
+        return self.series == "value" or (
+            not self.series.startswith("rain_")
+            and self.sensor_type is not None
+            and self.sensor_type not in DISPLACEMENT_TYPES
+        )
 
     def relaxed(self, factor: float) -> float:
         """The threshold a level holds on to while coming down (hysteresis)."""
@@ -151,9 +165,7 @@ class Rule(BaseModel):
         kinds = set()
         for _, cond in self.by_level():
             for t in cond.terms():
-                kinds.add(
-                    "rain" if t.series.startswith("rain_") else "value" if t.series == "value" else "displacement"
-                )
+                kinds.add("rain" if t.series.startswith("rain_") else "value" if t.reads_channel() else "displacement")
         return kinds
 
     def applies_to(self, hazard_type: str) -> bool:
