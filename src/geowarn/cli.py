@@ -155,6 +155,10 @@ def demo(
 
         messages = start_demo_dissemination(db, s)
         console.print(f"warning messages go to the local gateway {messages.gateway.url} (read them at /messages)")
+        # the simulator sweeps device health itself, after its replay of the past (serve's sweep would
+        # find every device silent for hours while the replay catches up)
+        os.environ["GEOWARN_SERVE_HEALTH_SWEEP"] = "false"
+        get_settings.cache_clear()
         try:
             serve(host=None, port=port)
         finally:

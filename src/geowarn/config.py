@@ -78,6 +78,9 @@ class Settings(BaseSettings):
     mqtt_batch: int = Field(default=1000, ge=1, le=50_000)
     mqtt_batch_ms: int = Field(default=100, ge=1, le=10_000)
     offline_after_intervals: int = Field(default=3, ge=1, le=1000)
+    # `geowarn serve` checks once a minute for silent devices (workers and `geowarn engine` always do).
+    # The demo turns it off: its simulator sweeps on simulated time while it replays the past 36 hours.
+    serve_health_sweep: bool = True
     # Site warnings: evaluate rules as readings arrive (serve, worker and demo).
     warning_engine: bool = True
     warning_flap_minutes: int = Field(default=30, ge=0, le=24 * 60)

@@ -158,6 +158,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     sweeping = threading.Event()
     if settings.mode != "test":  # read the register's people before the first big warning needs them
         threading.Thread(target=_warm_directory, name="warm-directory", daemon=True).start()
+    if settings.mode != "test" and settings.serve_health_sweep:
         # devices that fall silent raise their events and alarms without a worker (HTTP-only counties)
         from geowarn.db import get_database
         from geowarn.warning.sweep import start_sweeping
