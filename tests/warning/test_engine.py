@@ -120,3 +120,37 @@ def test_a_site_whose_alerts_cannot_be_stored_does_not_hold_back_the_others(db: 
     with db.read() as s:
         rows = s.execute(select(HazardSite.unit_code, Alert.level).join(Alert, Alert.site_id == HazardSite.id)).all()
     assert [tuple(r) for r in rows] == [("350922100", Level.ORANGE)] and len(changes) == 1
+
+
+def test_a_silent_sites_alert_ends_on_the_networks_time(db: Database) -> None:
+    """A storm opens an alert at site A, then A's gauge falls silent while site B's reports go on:
+    once A is an hour behind the network, it is evaluated on the network's time and its alert ends.
+    Without new data at A it used to stay open for ever."""
+    net_a = build_network(db, n_rain=1, n_gnss=0, unit="350922100")
+    net_b = build_network(db, n_rain=1, n_gnss=0, unit="350922101")
+    (code_a, key_a), (code_b, key_b) = next(iter(net_a.keys.items())), next(iter(net_b.keys.items()))
+    ingestor, rule = Ingestor(db), HourRain()
+    engine = SiteWarningEngine(db, rule)
+    _store(db, ingestor, engine, code_a, key_a, T0, 25.0)
+    engine.drain()
+    with db.read() as s:
+        assert [(a.site_id is not None, a.status, a.level) for a in s.scalars(select(Alert))] == [(True, "open", 3)]
+
+    def at_b(t: int) -> None:  # a reading at B only: B's site is queued, A's is not
+        assert ingestor.ingest([_rain(code_b, key_b, t, 0.0)], now_ms=t).accepted == 1
+        ids = sorted(i for c, i in net_b.sensors.items() if c.startswith(code_b))  # (the map holds every sensor)
+        engine.on_stored(np.array(ids), np.full(len(ids), t))
+        engine.drain()
+
+    at_b(T0 + 50 * MIN)  # the network 50 minutes on: A is not silent yet
+    assert engine.evaluate_silent() == []
+    with db.read() as s:
+        assert s.scalars(select(Alert.status)).all() == ["open"]
+    at_b(T0 + 70 * MIN)  # 70 minutes on: A is silent
+    (change,) = engine.evaluate_silent()
+    with db.read() as s:
+        (alert,) = s.scalars(select(Alert)).all()
+        events = [(e.kind, e.t_ms) for e in s.scalars(select(AlertEvent).order_by(AlertEvent.id))]
+    assert (alert.status, events[-1]) == ("closed", ("closed", T0 + 70 * MIN))
+    assert change.alert is not None and change.alert.id == alert.id
+    assert engine.evaluate_silent() == []  # nothing open: nothing to do

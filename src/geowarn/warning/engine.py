@@ -22,11 +22,11 @@ from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 
 from geowarn.db import Database
 from geowarn.inventory.models import HazardSite
-from geowarn.monitoring.models import Device, MonitoringStation, Sensor
+from geowarn.monitoring.models import Device, MonitoringStation, Sensor, SensorLatest
 from geowarn.warning import alerts, transitions
 from geowarn.warning.history import SensorInfo as SensorInfo
 from geowarn.warning.history import Series as Series
@@ -35,6 +35,12 @@ from geowarn.warning.levels import Level
 from geowarn.warning.models import Alert
 
 log = logging.getLogger(__name__)
+
+#: A site whose newest reading is this much older than the network's newest is re-evaluated on the
+#: network's time, so its alerts end when their windows clear even though no new data comes.
+SILENT_AFTER_MS = 3_600_000
+#: Seconds between two such checks in the engine's thread.
+SILENT_CHECK_S = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -332,6 +338,41 @@ class SiteWarningEngine:
 
     # --- the worker thread -------------------------------------------------------------------
 
+    def evaluate_silent(self, silent_after_ms: int = SILENT_AFTER_MS) -> list[alerts.Outcome]:
+        """Re-evaluate the sites with open rule alerts whose data stopped, at the network's time.
+
+        Without new data a site is otherwise never evaluated again, and an alert raised by a storm
+        stays open after the gauge falls silent. The network's time is the newest data time stored
+        (not the clock: a replay of the past, or an ingestion outage that silences every device,
+        closes nothing). A site is silent when its own newest reading is ``silent_after_ms`` older.
+        """
+        with self.db.read() as s:
+            newest = s.scalar(select(func.max(SensorLatest.t_ms)))
+            if newest is None:
+                return []
+            network_ms = min(int(newest), int(time.time() * 1000))
+            open_sites = [int(i) for i in s.scalars(
+                select(Alert.site_id).where(Alert.status == "open", Alert.kind == alerts.SITE_RULE,
+                                            Alert.updated_ms < network_ms - silent_after_ms).distinct()
+            ) if i is not None]  # fmt: skip
+            if not open_sites:
+                return []
+            latest = dict(
+                s.execute(
+                    select(MonitoringStation.site_id, func.max(SensorLatest.t_ms))
+                    .join(Device, Device.station_id == MonitoringStation.id)
+                    .join(Sensor, Sensor.device_id == Device.id)
+                    .join(SensorLatest, SensorLatest.sensor_id == Sensor.id)
+                    .where(MonitoringStation.site_id.in_(open_sites))
+                    .group_by(MonitoringStation.site_id)
+                ).all()
+            )
+        silent = [i for i in open_sites if int(latest.get(i) or 0) < network_ms - silent_after_ms]
+        changes = self.evaluate_sites(silent, network_ms) if silent else []
+        if changes and self.on_change is not None:
+            self.on_change(changes)
+        return changes
+
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="site-warning-engine", daemon=True)
         self._thread.start()
@@ -344,12 +385,16 @@ class SiteWarningEngine:
             self._thread.join(timeout=10)
 
     def _run(self) -> None:
+        last_silent_check = time.monotonic()
         while not self._stop.is_set():
             with self._cv:
                 if not self._pending:
                     self._cv.wait(timeout=1.0)
             try:
                 self.drain()
+                if time.monotonic() - last_silent_check >= SILENT_CHECK_S:
+                    last_silent_check = time.monotonic()
+                    self.evaluate_silent()
             except Exception:
                 log.exception("site warning evaluation failed")
                 time.sleep(0.5)
