@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from geowarn.db import Database
 from geowarn.monitoring.ingest import Ingestor, RawPayload
-from geowarn.monitoring.models import Sensor
+from geowarn.monitoring.models import Device, Sensor
 from geowarn.warning.engine import RuleOutcome, Series, SiteInfo, SiteWarningEngine
 from geowarn.warning.levels import Level
 from geowarn.warning.models import Alert, AlertEvent
@@ -154,3 +154,27 @@ def test_a_silent_sites_alert_ends_on_the_networks_time(db: Database) -> None:
     assert (alert.status, events[-1]) == ("closed", ("closed", T0 + 70 * MIN))
     assert change.alert is not None and change.alert.id == alert.id
     assert engine.evaluate_silent() == []  # nothing open: nothing to do
+
+
+def test_a_device_under_maintenance_opens_no_site_alert_alone(db: Database) -> None:
+    """Gauge 0 is silenced (maintenance) and reports 25 mm: with no other device's data at the site no
+    alert opens. Once gauge 1 reports too, the site's data no longer come only from a silenced device
+    and the alert opens (a silence must not hide what other devices see)."""
+    from geowarn.warning.models import Silence
+
+    net = build_network(db, n_rain=2, n_gnss=0)
+    (code0, key0), (code1, key1) = sorted(net.keys.items())
+    with db.write("op") as s:
+        dev0 = s.scalar(select(Device.id).where(Device.device_code == code0))
+        s.add(Silence(device_id=dev0, unit_code="350922100", start_ms=T0 - MIN, end_ms=T0 + 120 * MIN,
+                      reason="更换传感器"))  # fmt: skip
+    ingestor, engine = Ingestor(db), SiteWarningEngine(db, HourRain())
+    _store(db, ingestor, engine, code0, key0, T0, 25.0)
+    engine.drain()
+    with db.read() as s:
+        assert s.scalars(select(Alert)).all() == []  # suppressed: its only data are under maintenance
+    _store(db, ingestor, engine, code1, key1, T0 + 10 * MIN, 0.0)
+    engine.drain()
+    with db.read() as s:
+        (alert,) = s.scalars(select(Alert)).all()
+    assert (alert.status, alert.level) == ("open", Level.ORANGE)

@@ -84,6 +84,8 @@ class _Evaluated:
     site: SiteInfo
     outcomes: list[RuleOutcome]
     now_ms: int
+    #: the devices whose readings were read (a rule alert opens while any of them is not silenced)
+    devices: tuple[int, ...] = ()
 
 
 @dataclass(slots=True)
@@ -228,11 +230,12 @@ class SiteWarningEngine:
                 )
             ]
             sensors = s.execute(
-                select(MonitoringStation.site_id, Sensor.id, Sensor.code, Sensor.sensor_type, Sensor.channel)
+                select(MonitoringStation.site_id, Sensor.id, Sensor.code, Sensor.sensor_type, Sensor.channel,
+                       Sensor.device_id)
                 .join(Device, Device.id == Sensor.device_id)
                 .join(MonitoringStation, MonitoringStation.id == Device.station_id)
                 .where(MonitoringStation.site_id.in_(ids), Sensor.active.is_(True))
-            ).all()
+            ).all()  # fmt: skip
             previous: dict[int, dict[str, Level]] = {}
             for site_id, rule_id, level in s.execute(
                 select(Alert.site_id, Alert.rule_id, Alert.level).where(
@@ -247,6 +250,7 @@ class SiteWarningEngine:
                 series += load_series(s, {sensor: w for sensor, (w, first) in deferred.items() if first not in read})
         by_site: dict[int, list[Series]] = {}
         sensor_site = {int(i): int(site or 0) for site, i, *_ in sensors}
+        sensor_device = {int(i): int(device) for _, i, _, _, _, device in sensors}
         for ser in series:
             by_site.setdefault(sensor_site[ser.sensor.id], []).append(ser)
         cases = [(site, by_site.get(site.id, []), now_by_site[site.id], previous.get(site.id, {})) for site in sites]
@@ -259,7 +263,8 @@ class SiteWarningEngine:
             for rule_id in previous.get(site.id, {}):
                 if rule_id not in reported:
                     outcomes.append(RuleOutcome(rule_id, rule_id, Level.NONE, {"ended": "rule removed"}))
-            results.append(_Evaluated(site, outcomes, now_ms))
+            devices = tuple(sorted({sensor_device[ser.sensor.id] for ser in by_site.get(site.id, [])}))
+            results.append(_Evaluated(site, outcomes, now_ms, devices))
         self.evaluations += len(results)
         return results
 
@@ -270,7 +275,7 @@ class SiteWarningEngine:
         apart, the windows of sensors to read only if another sensor has no reading in its window
         (sensor → (window, that sensor's id); see ``RuleEvaluator.rain_fallbacks``)."""
         of_site: dict[int, list[SensorInfo]] = {}
-        for site_id, i, c, t, ch in sensors:
+        for site_id, i, c, t, ch, _ in sensors:
             of_site.setdefault(int(site_id), []).append(SensorInfo(int(i), c, t, ch))
         per_sensor = getattr(self.evaluator, "sensor_lookbacks", None)
         fallbacks = getattr(self.evaluator, "rain_fallbacks", None)
@@ -331,7 +336,7 @@ class SiteWarningEngine:
                         continue
                     requests.append(transitions.LevelChange(
                         alerts.SITE_RULE, o.rule_id, r.site.unit_code, o.level, r.now_ms, r.site.id, None, o.rule_name,
-                        o.reason, o.forecast, self.flap_window_ms, current, self.refresh_every_ms,
+                        o.reason, o.forecast, self.flap_window_ms, current, self.refresh_every_ms, r.devices,
                     ))  # fmt: skip
             outcomes = transitions.apply_levels(w, requests)
         return [o for o in outcomes if o.alert is not None and o.decision.action.value != "refreshed"]

@@ -6,9 +6,10 @@
 * Flap suppression: a condition that clears and returns within ``flap_window_ms`` reopens the
   alert that just ended (counting the flap) instead of raising a new one, so the people who were
   told are not told "new alert" again for the same condition.
-* A silence (maintenance window) stops new alerts from opening; an alert that is already open still
-  follows its data (a silence must not hide a worsening landslide that was already being tracked),
-  but its escalations are marked as silenced so dissemination can hold them.
+* A silence (maintenance window) of a site, or of every device whose data a site rule read, stops
+  new alerts from opening. An alert that is already open still follows its data, escalations and
+  their messages included: a silence must not hide a worsening landslide that was already being
+  tracked.
 """
 
 from __future__ import annotations

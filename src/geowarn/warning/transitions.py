@@ -64,6 +64,9 @@ class LevelChange:
     current: Alert | Literal["lookup"] | None = "lookup"
     #: How often an unchanged level may rewrite the latest reason.
     refresh_every_ms: int = 0
+    #: A site rule's input devices: when every one of them is silenced (maintenance), the alert does
+    #: not open, as if the site were silenced.
+    input_devices: tuple[int, ...] = ()
 
     @property
     def key(self) -> Key:
@@ -125,13 +128,19 @@ def last_closed(session: Session, keys: Sequence[Key]) -> dict[Key, Alert]:
     return out
 
 
-def silenced(session: Session, targets: Sequence[tuple[int | None, int | None, int]]) -> list[bool]:
-    """For each (site, device, time): does an active silence cover the site or the device then?"""
-    sites = sorted({s for s, _, _ in targets if s is not None})
-    devices = sorted({d for _, d, _ in targets if d is not None})
+Target = tuple[int | None, int | None, int] | tuple[int | None, int | None, int, Sequence[int]]
+
+
+def silenced(session: Session, targets: Sequence[Target]) -> list[bool]:
+    """For each (site, device, time[, input devices]): does an active silence cover the site or the
+    device then, or every one of the input devices (a site rule whose data all come from devices under
+    maintenance)?"""
+    inputs = [tuple(t[3]) if len(t) > 3 else () for t in targets]
+    sites = sorted({t[0] for t in targets if t[0] is not None})
+    devices = sorted({t[1] for t in targets if t[1] is not None} | {d for ds in inputs for d in ds})
     if not sites and not devices:
         return [False] * len(targets)
-    times = [t for _, _, t in targets]
+    times = [t[2] for t in targets]
     by_site: dict[int, list[tuple[int, int]]] = {}
     by_device: dict[int, list[tuple[int, int]]] = {}
     for i in range(0, max(len(sites), len(devices)), CHUNK):
@@ -149,8 +158,10 @@ def silenced(session: Session, targets: Sequence[tuple[int | None, int | None, i
         return any(start <= t < end for start, end in spans)
 
     return [
-        (s is not None and covered(by_site.get(s, []), t)) or (d is not None and covered(by_device.get(d, []), t))
-        for s, d, t in targets
+        (s is not None and covered(by_site.get(s, []), t))
+        or (d is not None and covered(by_device.get(d, []), t))
+        or (bool(ins) and all(covered(by_device.get(x, []), t) for x in ins))
+        for (s, d, t, *_), ins in zip(targets, inputs, strict=True)
     ]
 
 
@@ -176,7 +187,8 @@ def _apply_round(session: Session, changes: Sequence[LevelChange]) -> list[Outco
     current: list[Alert | None] = [found.get(c.key) if c.current == "lookup" else c.current for c in changes]
     opening = [i for i, c in enumerate(changes) if current[i] is None and c.level is not Level.NONE]
     closed = last_closed(session, [changes[i].key for i in opening])
-    quiet = silenced(session, [(changes[i].site_id, changes[i].device_id, changes[i].now_ms) for i in opening])
+    quiet = silenced(session, [(changes[i].site_id, changes[i].device_id, changes[i].now_ms,
+                                changes[i].input_devices) for i in opening])  # fmt: skip
     silenced_at = {i: q for i, q in zip(opening, quiet, strict=True)}
     outcomes: list[Outcome] = []
     recorded: list[tuple[LevelChange, Alert, Decision, dict[str, Any]]] = []
