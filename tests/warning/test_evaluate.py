@@ -234,3 +234,33 @@ def test_rate_and_change_rules_on_any_channel_cross_when_the_algebra_says() -> N
         SITE, [SensorInfo(3, "GW1.value", "GROUNDWATER", "value")]
     )
     assert lookbacks[3] >= 12 * H  # the 6 h change window plus the 6 h rate smoothing
+
+
+@pytest.mark.parametrize(
+    ("rule_id", "crossing", "lag"),
+    [
+        # α = arctan(v / v_eq) passes 48° (yellow), 80° (orange), 85° (red); 2 of 3 evaluations
+        ("tangent_angle", lambda e: [e.angle_crossing_ms(48), e.angle_crossing_ms(80), e.angle_crossing_ms(85)], H),
+        # V0 = 1.5·v_eq + 2·0 on a noise-free quiet window: v passes V0, 5·V0, 10·V0; 3 of 3 evaluations
+        # (measured: 36, 68 and 73 minutes late; red still 32 minutes before the failure)
+        (
+            "rate_baseline",
+            lambda e: [e.failure_ms - (e.failure_ms - e.accel_ms) / k for k in (1.5, 7.5, 15.0)],
+            80 * MIN,
+        ),
+    ],
+    ids=["tangent_angle", "rate_baseline"],
+)
+def test_deformation_rules_cross_each_band_when_the_creep_curve_says(rule_id: str, crossing, lag: int) -> None:  # type: ignore[no-untyped-def]
+    """A noise-free creep curve, v = v_eq before the acceleration and v = v_eq·t_f/(t_f − t) after it
+    (Fukuzono / Saito): the times v / v_eq reaches each band's ratio are known; every level is first
+    reached no earlier, and at most ``lag`` later (the rate's 6 h end-point fit, persistence, and an
+    evaluation every 10 minutes)."""
+    e = TyphoonEvent(start_ms=0, v_eq_mm_h=0.25)
+    t = np.arange(-35 * DAY, e.failure_ms - 10 * MIN, 10 * MIN)
+    crack = Series(SensorInfo(2, "LF1.value", "LF", "value"), t, e.displacement_mm(t), np.ones(t.size, np.int8))
+    changes = _levels_over_time(rule_id, [crack], np.arange(e.accel_ms - 6 * H, e.failure_ms - 10 * MIN, 10 * MIN))
+    first = {lv: next(at for at, level in changes if level == lv) for lv in (2, 3, 4)}
+    for lv, expect in zip((2, 3, 4), crossing(e), strict=True):
+        assert expect <= first[lv] <= expect + lag, (lv, (first[lv] - expect) / MIN)
+    assert first[4] < e.failure_ms
