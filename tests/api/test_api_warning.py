@@ -173,3 +173,41 @@ def test_compute_from_the_rain_gauges_by_idw(db: Database, client: TestClient, w
         w.execute(update(Observation).where(Observation.t_ms >= now - 13 * 600_000).values(flag=3))
     r = client.post("/api/products/compute", headers=op, data={"unit_code": TOWN_A})
     assert r.status_code == 422 and "雨量站" in r.json()["detail_zh"]
+
+
+def test_rules_come_as_yaml_too_and_hostile_documents_are_refused(client: TestClient, world: World) -> None:
+    """A county sends its hazard-type rules as YAML in the form of the defaults file; aliases (a YAML
+    bomb), malformed YAML, non-objects and huge bodies get a clear 4xx and change nothing."""
+    op = login(client, "alpha_operator")
+    url = "/api/warning/rules/types/landslide"
+    yaml_rules = """
+rules:
+  - id: rain_24h
+    name: 本县24小时雨量
+    levels:
+      yellow: {all: [{series: rain_24h, value: 40}]}
+      red:    {all: [{series: rain_24h, value: 120}]}
+  - id: tangent_angle
+    name: 改进切线角（本县停用）
+    levels: {}
+    disabled: true
+"""
+    r = client.put(url, headers={**op, "Content-Type": "application/yaml"}, content=yaml_rules.encode())
+    assert r.status_code == 200, r.text
+    effective = {x["id"]: x for x in r.json()["effective"]}
+    assert effective["rain_24h"]["name"] == "本县24小时雨量" and "tangent_angle" not in effective
+    version = r.json()["version"]
+    bomb = "a: &a [x, x]\nb: &b [*a, *a]\nc: &c [*b, *b]\nrules: [*c]\n"
+    hostile = [
+        ("application/yaml", bomb.encode(), 422, "YAML"),
+        ("application/yaml", b"rules: [\n  - id: x\n    name: [unclosed", 422, "YAML"),
+        ("application/yaml", b"- just\n- a list\n", 422, "rules"),
+        ("application/json", b"{not json", 422, "JSON"),
+        ("application/yaml", b"rules: []\n# " + b"x" * 300_000, 413, "256"),
+        ("application/yaml", yaml_rules.replace("value: 40", "value: forty").encode(), 422, "rules.0.levels"),
+    ]
+    for kind, body, status, says in hostile:
+        r = client.put(url, headers={**op, "Content-Type": kind}, content=body)
+        assert r.status_code == status and says in (r.json()["detail"] + r.json()["detail_zh"]), (kind, r.text)
+    current = client.get(url, headers=op).json()
+    assert current["version"] == version and current["override"]["rules"][0]["name"] == "本县24小时雨量"

@@ -208,12 +208,26 @@ def parse_rules(doc: Any, where: str = "rules") -> RuleSet:
         raise _located(exc, where) from None
 
 
-def load_rules_yaml(text: str, where: str = "rules.yaml") -> RuleSet:
+class _NoAliasLoader(yaml.SafeLoader):
+    """Safe YAML without anchors and aliases: a few lines of aliases can stand for billions of nodes
+    once the document is stored as JSON ("billion laughs"); rules never need them."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            raise yaml.YAMLError("aliases (*name) are not allowed in rules")
+        return super().compose_node(parent, index)
+
+
+def rules_document(text: str, where: str = "rules.yaml") -> Any:
+    """A rules document from YAML text (JSON is YAML too); errors say where and in Chinese."""
     try:
-        doc = yaml.safe_load(text)
+        return yaml.load(text, Loader=_NoAliasLoader) or {}  # a SafeLoader subclass
     except yaml.YAMLError as exc:
         raise InvalidInput(f"{where}: not YAML: {exc}", message_zh=f"{where}：不是有效的 YAML") from None
-    return parse_rules(doc or {}, where)
+
+
+def load_rules_yaml(text: str, where: str = "rules.yaml") -> RuleSet:
+    return parse_rules(rules_document(text, where), where)
 
 
 @cache

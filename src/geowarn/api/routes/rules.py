@@ -2,18 +2,21 @@
 
 Defaults ship with geowarn (``warning/default_rules.yaml``); a county overrides them per hazard
 type for its own unit, and per site. A rule with the same id replaces the default; ``disabled``
-removes it. Bodies are validated, and errors name the path of each bad field.
+removes it. Bodies are JSON, or YAML in the form of the defaults file (``Content-Type:
+application/yaml``); they are validated, and errors name the path of each bad field.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response
+import orjson
+from fastapi import APIRouter, Depends, Request, Response
 from sqlalchemy import select
 
 from geowarn.admin.codes import contains, prefix_of
 from geowarn.api.deps import Reader, ReadSession, WriteSession, require
+from geowarn.api.problems import PayloadTooLarge
 from geowarn.api.routes.monitoring_data import json_response
 from geowarn.api.scoping import get_scoped
 from geowarn.auth.models import User
@@ -22,10 +25,47 @@ from geowarn.errors import InvalidInput
 from geowarn.inventory.domain import HazardType
 from geowarn.inventory.models import HazardSite
 from geowarn.warning.models import RuleOverride
-from geowarn.warning.ruleset import default_rules, merge, parse_rules, rules_for
+from geowarn.warning.ruleset import default_rules, merge, parse_rules, rules_document, rules_for
 
 router = APIRouter(tags=["warning: rules"])
 Warner = Annotated[User, require(Permission.WARN)]
+
+MAX_RULES_BYTES = 256 * 1024
+YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml")
+_RULES_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": {"type": "object", "properties": {"rules": {"type": "array"}}}},
+            "application/yaml": {"schema": {"type": "string", "description": "rules: [...] as in the defaults file"}},
+        },
+    }
+}
+
+
+async def _rules_body(request: Request) -> dict[str, Any]:
+    """The rules document of a PUT: JSON, or YAML when the content type says so."""
+    raw = await request.body()
+    if len(raw) > MAX_RULES_BYTES:
+        raise PayloadTooLarge(f"rules body over {MAX_RULES_BYTES} bytes", message_zh="规则文件过大（上限 256 KB）")
+    kind = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidInput("body: not UTF-8", message_zh="规则须为 UTF-8 编码") from None
+    if kind in YAML_TYPES:
+        doc = rules_document(text, "body")
+    else:
+        try:
+            doc = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise InvalidInput(f"body: not JSON: {exc}", message_zh="规则不是有效的 JSON") from None
+    if not isinstance(doc, dict):
+        raise InvalidInput("body: a rules document is an object with 'rules'", message_zh="规则须为含 rules 的对象")
+    return doc
+
+
+RulesBody = Annotated[dict[str, Any], Depends(_rules_body)]
 
 
 def _invalidate(request: Request) -> None:
@@ -71,9 +111,9 @@ def type_rules(hazard_type: str, session: ReadSession, user: Reader) -> Response
                           "effective": _dump(rules_for(kind, layer))})  # fmt: skip
 
 
-@router.put("/warning/rules/types/{hazard_type}")
+@router.put("/warning/rules/types/{hazard_type}", openapi_extra=_RULES_BODY)
 def put_type_rules(
-    hazard_type: str, body: dict[str, Any], request: Request, session: WriteSession, user: Warner
+    hazard_type: str, body: RulesBody, request: Request, session: WriteSession, user: Warner
 ) -> Response:
     """Set the caller's unit's override for a hazard type (replaces the previous one)."""
     kind = _hazard_type(hazard_type)
@@ -112,10 +152,8 @@ def site_rules(site_id: int, session: ReadSession, user: Reader) -> Response:
                           "version": row.version if row else 0, "effective": _dump(effective)})  # fmt: skip
 
 
-@router.put("/sites/{site_id}/rules")
-def put_site_rules(
-    site_id: int, body: dict[str, Any], request: Request, session: WriteSession, user: Warner
-) -> Response:
+@router.put("/sites/{site_id}/rules", openapi_extra=_RULES_BODY)
+def put_site_rules(site_id: int, body: RulesBody, request: Request, session: WriteSession, user: Warner) -> Response:
     """Set a site's own rules (replacing its previous override)."""
     site = get_scoped(session, HazardSite, site_id, user)
     layer = parse_rules(body, "body")
