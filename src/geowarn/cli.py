@@ -532,7 +532,7 @@ def readings_import(
         f"[green]loaded[/] {report.accepted} readings stored, {report.duplicate} duplicates, {report.rejected} rejected"
     )
     for reason, n in sorted(report.reasons.items()):
-        console.print(f"  dead letters ({reason}): {n}")
+        console.print(f"  rejected ({reason}): {n} readings (kept as dead letters: GET /api/monitoring/dead-letters)")
 
 
 @app.command("zero-reports")

@@ -64,3 +64,34 @@ def test_bad_file_is_rejected_with_rows_and_reasons(demo_db: tuple[str, Path]) -
     assert done.returncode == 2
     assert "经纬度可能颠倒" in done.stderr and "火山" in done.stderr
     assert "nothing was written" in done.stderr
+
+
+def test_devices_then_history_through_the_cli(demo_db: tuple[str, Path]) -> None:
+    """A county registers a gauge from a ledger and loads its history from a spreadsheet export: the
+    commands say what they did, the key goes to an owner-only file, and a bad row is counted, not lost."""
+    import sqlite3
+
+    url, d = demo_db
+    ledger = d / "devices.csv"
+    ledger.write_text(
+        "监测点编号,监测点名称,经度,纬度,设备编号,设备类型,上报间隔（秒）,安装时间,行政区划代码\n"
+        "CLI-ST1,命令行测试监测点,118.91,26.61,CLI-R1,雨量计,600,2026-06-01 00:00:00,350922100\n",
+        encoding="utf-8-sig",
+    )
+    out = geowarn("devices", "import", str(ledger), db_url=url, cwd=d).stdout
+    assert "1 devices created" in out and "1 stations created" in out
+    keys = d / "devices.apikeys.csv"
+    assert keys.stat().st_mode & 0o077 == 0 and "CLI-R1" in keys.read_text(encoding="utf-8-sig")
+    history = d / "history.csv"
+    rows = [f"CLI-R1,value,2026-07-01 08:{m:02d}:00,{0.5 + m / 100}" for m in range(0, 60, 10)]
+    history.write_text("设备编号,通道,时间,数值\n" + "\n".join([*rows, "CLI-R1,value,not a time,1"]) + "\n",
+                       encoding="utf-8")  # fmt: skip
+    out = geowarn("readings", "import", str(history), db_url=url, cwd=d).stdout
+    assert "6 readings stored, 0 duplicates, 1 rejected" in out and "rejected (bad_time): 1" in out
+    again = geowarn("readings", "import", str(history), db_url=url, cwd=d).stdout
+    assert "0 readings stored, 6 duplicates, 1 rejected" in again  # idempotent on (sensor, time)
+    with sqlite3.connect(url.removeprefix("sqlite:///")) as conn:
+        stored = conn.execute(
+            "SELECT count(*) FROM observation o JOIN sensor s ON s.id = o.sensor_id WHERE s.code = 'CLI-R1.value'"
+        ).fetchone()[0]
+    assert stored == 6

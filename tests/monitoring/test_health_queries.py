@@ -105,6 +105,37 @@ def test_two_checks_at_once_keep_one_open_event_and_neither_fails(db: Database, 
         assert check_offline(conn, now + 60_000)[0] == []
 
 
+def test_minute_buckets_and_means_are_the_readings_by_hand(db: Database, network: Network) -> None:
+    """Readings every 2 minutes for an hour, one of them failed by QC (left out): the 1-minute buckets
+    are the readings themselves, the 10-minute buckets hold five each with their mean, and a failed
+    reading counts nowhere."""
+    from sqlalchemy import update
+
+    from geowarn.monitoring.models import Observation
+
+    ing = Ingestor(db)
+    n = 30
+    mm = 0.2 + (np.arange(n) % 7) * 0.1
+    ing.ingest([_rain(network, "R3509221000", T0 + i * 120_000, float(mm[i])) for i in range(n)], now_ms=T0 + H)
+    sid = network.sensors["R3509221000.value"]
+    with db.write("test") as w:  # QC failed the 4th reading (say, a later revision)
+        w.execute(update(Observation).where(Observation.sensor_id == sid, Observation.t_ms == T0 + 3 * 120_000)
+                  .values(flag=4))  # fmt: skip
+    keep = np.ones(n, bool)
+    keep[3] = False
+    with db.read() as s:
+        minutes = q.aggregate(s.connection(), sid, T0, T0 + H, "1min")
+        tens = q.aggregate(s.connection(), sid, T0, T0 + H, "10min")
+    got_minutes = np.array([(b.start_ms - T0, b.count, b.sum) for b in minutes], dtype=float)
+    assert np.allclose(got_minutes, np.array([(i * 120_000, 1, mm[i]) for i in range(n) if keep[i]], dtype=float))
+    expected = []
+    for k in range(6):
+        part = [mm[i] for i in range(5 * k, 5 * k + 5) if keep[i]]
+        expected.append((k * 600_000, len(part), sum(part) / len(part), min(part), max(part), part[-1]))
+    got = [(b.start_ms - T0, b.count, b.mean, b.min, b.max, b.last) for b in tens]
+    assert np.allclose(np.array(got, dtype=float), np.array(expected, dtype=float))
+
+
 def test_buckets_latest_and_rain_windows(db: Database, network: Network) -> None:
     ing = Ingestor(db)
     # 1 mm every 10 minutes for 80 hours, then the query "now" is the last reading.
