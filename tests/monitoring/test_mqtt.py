@@ -147,3 +147,38 @@ def test_system_broker_hostile_payloads_are_dead_lettered(db: Database) -> None:
     assert [tuple(r) for r in stored] == [(T0, 1.0), (T0 + 600_000, 2.0)]
     assert reasons == ["bad_json", "bad_json", "bad_json", "bad_value", "bad_value", "too_large"]
     assert (w.totals.accepted, w.totals.duplicate) == (2, 1)
+
+
+def test_two_workers_in_one_shared_group_split_the_messages(db: Database) -> None:
+    """Two workers subscribed as one ``$share`` group on the system broker: each gets part of the
+    messages, and together they store every reading exactly once."""
+    net = build_network(db, n_rain=4, n_gnss=0)
+    topic_id = f"s{time.time_ns()}"
+    workers = [
+        MqttWorker(Ingestor(db), BrokerAddress.parse("mqtt://127.0.0.1:1883"), topic=f"{topic_id}/+/up",
+                   group="gwsplit", client_id=f"gw-split-{k}-{topic_id}", batch_size=20, batch_ms=20)
+        for k in range(2)
+    ]  # fmt: skip
+    runners = [threading.Thread(target=w.run, daemon=True) for w in workers]
+    for r in runners:
+        r.start()
+    assert all(w.connected.wait(10) for w in workers)
+    time.sleep(0.3)  # the subscriptions are registered after CONNACK
+    pub = Publisher(1883, client_id=f"pub-{topic_id}")
+    n = 50
+    try:
+        for i in range(n):
+            for d in sorted(net.keys):
+                body = {"deviceId": d, "apikey": net.keys[d], "data": {"value": 0.1, "ts": T0 + i * 600_000}}
+                pub.publish(f"{topic_id}/{d}/up", orjson.dumps(body))
+        pub.wait_acked(n * len(net.keys))
+        _wait_for(lambda: sum(w.totals.accepted for w in workers) >= n * len(net.keys), timeout=60)
+    finally:
+        for w in workers:
+            w.stop()
+        for r in runners:
+            r.join(10)
+        pub.close()
+    shares = [w.totals.accepted for w in workers]
+    assert all(k > 0 for k in shares) and sum(shares) == n * len(net.keys), shares
+    assert _count(db, Observation) == n * len(net.keys) and all(w.totals.duplicate == 0 for w in workers)
