@@ -47,6 +47,9 @@ class LiveNetwork:
         self._thread: threading.Thread | None = None
         #: The replay of an event: (end of the simulated window, speed, regional cycle or None).
         self.replay: tuple[int, float, Any] | None = None
+        #: Advance the replay by exactly ``speed`` simulated seconds a step, however long a step took,
+        #: so its batches (and the QC and rule evaluations over them) are the same on any machine.
+        self.fixed_steps = False
         self.sim_ms = 0
         self.engine: Any = None
         self.replay_done = threading.Event()
@@ -80,7 +83,8 @@ class LiveNetwork:
         last = time.monotonic()
         while self.sim_ms < end_ms and not self._stop.wait(1.0):
             now = time.monotonic()
-            self.sim_ms = min(end_ms, self.sim_ms + int((now - last) * speed * 1000))
+            elapsed = 1.0 if self.fixed_steps else now - last
+            self.sim_ms = min(end_ms, self.sim_ms + int(elapsed * speed * 1000))
             last = now
             try:
                 run_batch(self.sim, self.sink, self.sim_ms, int(time.time() * 1000))
@@ -112,6 +116,7 @@ def start_demo_network(
     event: bool = False,
     speed: float = 360.0,
     warning_engine: bool = True,
+    fixed_steps: bool = False,
 ) -> tuple[LiveNetwork, int]:
     """Register the demo network (once), back-fill readings and start reporting in real time.
 
@@ -148,6 +153,7 @@ def start_demo_network(
     else:
         sink = IngestSink(Ingestor(db))
     live = LiveNetwork(db, devices, seed=seed, sink=sink)
+    live.fixed_steps = fixed_steps
     sent = _prepare_event(live, db, now, backfill_hours, speed) if event else live.backfill(backfill_hours, now)
     if warning_engine and isinstance(sink, IngestSink):
         from geowarn.warning.engine import attach, build_engine
