@@ -111,3 +111,18 @@ def test_counts_per_level_at_least_and_per_township() -> None:
     assert [r["township"] for r in rows] == ["A", "B"] and "zones" not in rows[0]
     empty = assess_exposure(LEVELS, like(), None, None, townships=["A"])
     assert empty.townships[0]["max_level"] == 0 and empty.by_level[1].site_ids.size == 0
+
+
+def test_township_boundaries_give_a_township_the_level_of_its_ground() -> None:
+    """Township D has no site and no risk zone but lies under the red cell: with its boundary it gets
+    level 4 (and E, under the quiet cell, 0); without boundaries D has only what its sites say."""
+    bounds = Zones([0, 1, 2], [shapely.box(118.11, 26.81, 118.19, 26.89), shapely.box(118.01, 26.81, 118.09, 26.89),
+                               shapely.box(118.01, 26.91, 118.09, 26.99)],
+                   [0, 0, 0], [0, 0, 0], township=["D", "E", "A"])  # fmt: skip
+    e = assess_exposure(LEVELS, like(), sites(), None, townships=["D"], boundaries=bounds)
+    towns = {t["township"]: t for t in e.townships}
+    assert (towns["D"]["max_level"], towns["D"]["area_level"], sum(towns["D"]["sites"].values())) == (4, 4, 0)
+    assert (towns["E"]["max_level"], towns["E"]["area_level"]) == (0, 0)
+    assert (towns["A"]["max_level"], towns["A"]["area_level"]) == (3, 3)  # its sites and its ground agree
+    without = {t["township"]: t for t in assess_exposure(LEVELS, like(), sites(), None, townships=["D"]).townships}
+    assert without["D"]["max_level"] == 0 and "area_level" not in without["D"]

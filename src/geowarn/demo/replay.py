@@ -23,7 +23,7 @@ from geowarn.demo.event import HOUR_MS, TyphoonEvent
 from geowarn.monitoring.simulator import SimDevice
 from geowarn.regional.grid import Grid
 from geowarn.regional.pipeline import run_regional
-from geowarn.regional.store import load_sites, load_zones, version_content
+from geowarn.regional.store import load_sites, load_townships, load_zones, version_content
 from geowarn.warning import products as wf
 from geowarn.warning.levels import Level
 from geowarn.warning.product_models import RegionalProduct
@@ -93,8 +93,8 @@ class RegionalCycle:
         forecast.values *= self.event.forecast_skill(t)
         days = [forecast, self._grid(t - 24 * HOUR_MS, t), self._grid(t - 48 * HOUR_MS, t - 24 * HOUR_MS)]
         with self.db.write("demo") as s:
-            sites, zones = load_sites(s, self.county), load_zones(s, self.county)
-            result = run_regional(days, sites=sites, zones=zones)
+            sites, zones, towns = load_sites(s, self.county), load_zones(s, self.county), load_townships(s, self.county)
+            result = run_regional(days, sites=sites, zones=zones, township_boundaries=towns)
             level = result.max_level
             if level == self.level:
                 return None

@@ -234,13 +234,16 @@ def _level_exposure(lv: int, s_sel: npt.NDArray[np.bool_], z_sel: npt.NDArray[np
 
 def township_summary(
     sites: Sites | None, levels_at_sites: U8 | None, zones: Zones | None = None, levels_at_zones: U8 | None = None,
-    townships: Sequence[str] = (),
+    townships: Sequence[str] = (), boundaries: tuple[npt.NDArray[Any], U8] | None = None,
 ) -> list[dict[str, Any]]:  # fmt: skip
-    """One row per township (those given, and those of sites and zones): its highest level and, per
-    level 1-4, sites, people and households at sites, and zones with their people and households."""
+    """One row per township (those given, those of sites and zones, and those with a boundary): its
+    highest level and, per level 1-4, sites, people and households at sites, and zones with their people
+    and households. ``boundaries`` (codes, highest level of the cells each covers) raise a township's
+    level to what covers its ground, also where no site or zone lies."""
     s_town = sites.township.astype(str) if sites is not None else np.zeros(0, str)
     z_town = zones.township.astype(str) if zones is not None and zones.township is not None else np.zeros(0, str)
-    codes = np.unique(np.concatenate([np.asarray(list(townships), str), s_town, z_town]))
+    b_town = boundaries[0].astype(str) if boundaries is not None else np.zeros(0, str)
+    codes = np.unique(np.concatenate([np.asarray(list(townships), str), s_town, z_town, b_town]))
     width = codes.size * 5
 
     def tally(town: npt.NDArray[Any], lv: U8 | None, weights: I64 | None) -> I64:
@@ -261,6 +264,10 @@ def township_summary(
         n_zones = z_people = z_hh = tally(z_town, None, None)
     present = (n_sites + n_zones)[:, 1:] > 0
     max_level = np.where(present.any(axis=1), 4 - np.argmax(present[:, ::-1], axis=1), 0)
+    area_level = np.zeros(codes.size, np.int64)
+    if boundaries is not None and b_town.size:
+        np.maximum.at(area_level, np.searchsorted(codes, b_town), boundaries[1].astype(np.int64))
+        max_level = np.maximum(max_level, area_level)
 
     def per_level(a: I64, i: int) -> dict[str, int]:
         return {str(lv): int(a[i, lv]) for lv in LEVELS}
@@ -269,6 +276,8 @@ def township_summary(
     for i, code in enumerate(codes.tolist()):
         row: dict[str, Any] = {"township": code, "max_level": int(max_level[i]), "sites": per_level(n_sites, i),
                                "people": per_level(s_people, i), "households": per_level(s_hh, i)}  # fmt: skip
+        if boundaries is not None:
+            row["area_level"] = int(area_level[i])  # the highest level over the township's own ground
         if has_z:
             row.update(zones=per_level(n_zones, i), zone_people=per_level(z_people, i),
                        zone_households=per_level(z_hh, i))  # fmt: skip
@@ -277,9 +286,12 @@ def township_summary(
 
 
 def assess_exposure(
-    levels: U8, like: Grid, sites: Sites | None = None, zones: Zones | None = None, townships: Sequence[str] = ()
-) -> Exposure:
-    """Levels of sites and zones, what lies at (and at least at) each level, and the township table."""
+    levels: U8, like: Grid, sites: Sites | None = None, zones: Zones | None = None, townships: Sequence[str] = (),
+    boundaries: Zones | None = None,
+) -> Exposure:  # fmt: skip
+    """Levels of sites and zones, what lies at (and at least at) each level, and the township table
+    (with ``boundaries``, township polygons whose ``township`` is their code, each township's level
+    is also that of the cells it covers)."""
     s_lv, outside = np.zeros(0, np.uint8), 0
     if sites is not None:
         s_lv, inside = _site_levels(levels, like, sites)
@@ -287,6 +299,9 @@ def assess_exposure(
     z_lv = zone_levels(levels, like, zones) if zones is not None else np.zeros(0, np.uint8)
     by_level = {lv: _level_exposure(lv, s_lv == lv, z_lv == lv, sites, zones) for lv in LEVELS}
     at_least = {lv: _level_exposure(lv, s_lv >= lv, z_lv >= lv, sites, zones) for lv in LEVELS}
+    covered = None
+    if boundaries is not None and boundaries.township is not None and len(boundaries):
+        covered = (np.asarray(boundaries.township), zone_levels(levels, like, boundaries))
     towns = township_summary(sites, s_lv if sites is not None else None, zones, z_lv if zones is not None else None,
-                             townships)  # fmt: skip
+                             townships, covered)  # fmt: skip
     return Exposure(s_lv, z_lv, outside, by_level, at_least, towns)

@@ -92,6 +92,7 @@ def run_regional(
     sites: exposure_mod.Sites | None = None,
     zones: exposure_mod.Zones | None = None,
     townships: Sequence[str] = (),
+    township_boundaries: exposure_mod.Zones | None = None,
     polygons: bool = True,
     at_least: bool = True,
 ) -> RegionalResult:
@@ -128,8 +129,8 @@ def run_regional(
         areas = areas_mod.WarningAreas(km2=km2, at_least_km2=areas_mod.at_least_km2(km2))
     lap("polygons")
     exp = None
-    if sites is not None or zones is not None or townships:
-        exp = exposure_mod.assess_exposure(levels, effective, sites, zones, townships)
+    if sites is not None or zones is not None or townships or township_boundaries is not None:
+        exp = exposure_mod.assess_exposure(levels, effective, sites, zones, townships, township_boundaries)
     lap("exposure")
     t["total"] = time.perf_counter() - start
     return RegionalResult(levels, effective, areas, exp, cfg, missing, t)

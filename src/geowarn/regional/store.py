@@ -47,6 +47,24 @@ def load_zones(session: Session, unit_code: str) -> Zones:
     return Zones(ids, [r[1] for r in rows], people, households, towns)
 
 
+def load_townships(session: Session, unit_code: str) -> Zones | None:
+    """The boundaries of the townships in scope (those with one), as zones whose township is their own
+    code, so a township with no site or risk zone still gets its level from the cells it covers."""
+    from geowarn.admin.models import AdminUnit
+
+    rows = session.execute(
+        select(AdminUnit.code, AdminUnit.geom)
+        .where(AdminUnit.level == "township", AdminUnit.geom.is_not(None), unit_filter(AdminUnit.code, unit_code))
+        .order_by(AdminUnit.code)
+    ).all()
+    if not rows:
+        return None
+    n = len(rows)
+    codes = np.asarray([r[0] for r in rows], dtype=object)
+    none = np.zeros(n, np.int64)  # no people or households of their own: those are the sites' and zones'
+    return Zones(np.arange(n, dtype=np.int64), [r[1] for r in rows], none, none, codes)
+
+
 def version_content(
     result: RegionalResult, sites: Sites | None = None, zones: Zones | None = None, *, valid_from_ms: int,
     valid_to_ms: int,

@@ -38,7 +38,7 @@ from geowarn.regional.idw import idw
 from geowarn.regional.model import ThresholdTable, susceptibility_from_geojson
 from geowarn.regional.pipeline import run_regional
 from geowarn.regional.readers import read_grid
-from geowarn.regional.store import load_sites, load_zones, version_content
+from geowarn.regional.store import load_sites, load_townships, load_zones, version_content
 from geowarn.warning import products as wf
 from geowarn.warning.models import now_ms
 from geowarn.warning.ruleset import QC_MAX_FLAG
@@ -139,8 +139,9 @@ def compute_product(
                 sus = read_grid(path)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    sites, zones = load_sites(session, unit), load_zones(session, unit)
-    result = run_regional(grids, susceptibility=sus, table=table, k=k, sites=sites, zones=zones)
+    sites, zones, towns = load_sites(session, unit), load_zones(session, unit), load_townships(session, unit)
+    result = run_regional(grids, susceptibility=sus, table=table, k=k, sites=sites, zones=zones,
+                          township_boundaries=towns)  # fmt: skip
     now = now_ms()
     inputs: dict[str, Any] = {
         "rain_files": names,
