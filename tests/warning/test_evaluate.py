@@ -264,3 +264,30 @@ def test_deformation_rules_cross_each_band_when_the_creep_curve_says(rule_id: st
     for lv, expect in zip((2, 3, 4), crossing(e), strict=True):
         assert expect <= first[lv] <= expect + lag, (lv, (first[lv] - expect) / MIN)
     assert first[4] < e.failure_ms
+
+
+def test_acceleration_of_a_parabola_is_its_second_derivative_on_any_channel() -> None:
+    """disp_accel of v = (t − t0)² m (t in days) is 2 m/day² exactly once both rates of its window come
+    from the parabola (the rate's 6 h fit is exact there): 1.99 holds, 2.01 does not. Also a
+    pore-water pressure sensor: any channel, not only displacement."""
+    t0 = 2 * DAY
+    t = np.arange(0, 3 * DAY, 10 * MIN, dtype=np.int64)
+    v = (np.clip(t - t0, 0, None) / DAY) ** 2
+    s = Series(SensorInfo(4, "PP1.value", "PORE_PRESSURE", "value"), t, v, np.ones(t.size, np.int8))
+    now = t0 + 13 * H
+
+    def level(threshold: float) -> tuple[Level, float]:
+        (rule,) = load_rules_yaml(
+            f"""
+            rules:
+              - id: pp_accel
+                name: 孔隙水压力加速
+                levels:
+                  yellow: {{all: [{{series: disp_accel, sensor_type: PORE_PRESSURE, window: 6h, value: {threshold}}}]}}
+            """
+        ).rules
+        out = evaluate_rule(rule, site_data([_clip(s, now)], 2), now, Level.NONE)
+        return out.level, out.reason["terms"][0]["value"]
+
+    (lo, value), (hi, _) = level(1.99), level(2.01)
+    assert (lo, hi) == (Level.YELLOW, Level.NONE) and value == pytest.approx(2.0, abs=1e-3)
