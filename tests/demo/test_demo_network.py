@@ -75,3 +75,29 @@ def test_with_a_broker_the_demo_publishes_instead_of_ingesting(db: Database) -> 
     assert sum(t.split("/")[1] in codes for t in seen) >= sent
     with db.read() as s:  # nothing went in by the in-process path: a worker would store them
         assert s.query(Observation).count() == 0
+
+
+def test_without_the_event_the_county_is_quiet(db: Database) -> None:
+    """``geowarn demo --no-event``: the back-filled day of the whole network, evaluated by the warning
+    engine on every instrumented site, raises no alert and no regional product."""
+    from sqlalchemy import func, select
+
+    from geowarn.monitoring.models import MonitoringStation, SensorLatest
+    from geowarn.warning.models import Alert
+    from geowarn.warning.product_models import ProductVersion
+
+    live, sent = start_demo_network(db, seed=2021, event=False, start=False)
+    try:
+        assert sent > 1000 and live.engine is not None and live.replay is None
+        with db.read() as s:
+            sites = sorted({int(i) for i in s.scalars(select(MonitoringStation.site_id)) if i is not None})
+            newest = int(s.scalar(select(func.max(SensorLatest.t_ms))) or 0)
+        assert len(sites) >= 20
+        live.engine.evaluate_sites(sites, newest)
+        assert live.engine.evaluations >= len(sites)
+    finally:
+        live.stop()
+    with db.read() as s:
+        got = [(a.rule_id, a.level, a.reason) for a in s.scalars(select(Alert).where(Alert.kind == "site_rule"))]
+        assert got == [], [(r, lv, x["terms"][0]["value"]) for r, lv, x in got[:6]]
+        assert s.scalar(select(func.count()).select_from(ProductVersion)) == 0

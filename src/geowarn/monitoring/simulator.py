@@ -82,14 +82,18 @@ class Simulator:
     #: Probability per report that a device then falls silent for 2-8 hours.
     outage_p: float = 0.002
     rng: np.random.Generator = field(init=False)
-    _shower_until: int = 0
-    _shower_mm_per_10min: float = 0.0
+    #: Showers over the county as (start, end, mm per 10 minutes), drawn hour by hour in time order
+    #: from their own generator, so every gauge sees the same showers whatever order it reports in.
+    _showers: list[tuple[int, int, float]] = field(init=False, default_factory=list)
+    _shower_rng: np.random.Generator = field(init=False)
+    _showers_to_ms: int | None = field(init=False, default=None)
     #: An event played over the normal behaviour (``demo.replay.TyphoonScenario``): rain at a
     #: gauge for an interval, and extra displacement of a device, or None where it has no say.
     scenario: Any = None
 
     def __post_init__(self) -> None:
         self.rng = np.random.default_rng(self.seed)
+        self._shower_rng = np.random.default_rng([self.seed, 1])
 
     def start_at(self, t_ms: int) -> None:
         for d in self.devices:
@@ -110,12 +114,27 @@ class Simulator:
                 out.append((f"geowarn/{d.code}/up", orjson.dumps(self._payload(d, t))))
         return out
 
+    def _shower_at(self, t: int) -> float:
+        """mm per 10 minutes of the shower falling at ``t`` (0 when dry).
+
+        About one shower every two days, 1-6 hours of light to moderate rain (about 3.6 mm/h on
+        average): a quiet county's day stays below the blue threshold of 50 mm. (Each gauge used to
+        draw showers as it went through its own reports, so a gauge reporting later in a batch rained
+        for as long as another gauge's later shower lasted: 150-210 mm in a "quiet" day.)"""
+        if self._showers_to_ms is None:
+            self._showers_to_ms = t - t % 3_600_000 - 7 * 86_400_000
+        while self._showers_to_ms <= t:
+            hour = self._showers_to_ms
+            self._showers_to_ms += 3_600_000
+            if self._shower_rng.random() < 0.02:
+                hours = int(self._shower_rng.integers(1, 7))
+                self._showers.append((hour, hour + hours * 3_600_000, float(self._shower_rng.gamma(2.0, 0.3))))
+        return next((mm for start, end, mm in reversed(self._showers) if start <= t < end), 0.0)
+
     def _rain_mm(self, t: int, interval_ms: int) -> float:
-        if t >= self._shower_until and self.rng.random() < 0.01:
-            self._shower_until = t + int(self.rng.integers(1, 7)) * 3_600_000
-            self._shower_mm_per_10min = float(self.rng.gamma(2.0, 1.2))
-        if t < self._shower_until:
-            return round(max(self._shower_mm_per_10min * (interval_ms / 600_000) * self.rng.gamma(2, 0.5), 0.0), 1)
+        mm = self._shower_at(t)
+        if mm > 0:
+            return round(max(mm * (interval_ms / 600_000) * self.rng.gamma(2, 0.5), 0.0), 1)
         return 0.0
 
     def _payload(self, d: SimDevice, t: int) -> dict[str, Any]:
