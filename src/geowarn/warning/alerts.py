@@ -43,7 +43,7 @@ def find_open(session: Session, kind: str, rule_id: str, *, site_id: int | None,
 
 def is_silenced(session: Session, now_ms: int, *, site_id: int | None, device_id: int | None) -> bool:
     """True when an active silence covers the site or the device (or the device's site)."""
-    return silenced(session, [(site_id, device_id, now_ms)])[0]
+    return silenced(session, [(site_id, device_id, now_ms, ())])[0]
 
 
 def apply_level(

@@ -290,11 +290,10 @@ class SiteWarningEngine:
                 back_all = self.evaluator.lookback_ms(site)
                 out.update((s, (now - back_all, now)) for s in mine)
             if fallbacks is not None:
-                read = {s.id for s in mine if s in out}
+                read = {s.id: s for s in mine if s in out}
                 for s_id, first in fallbacks(site, mine).items():
                     if s_id in read and first in read:
-                        sensor = next(s for s in mine if s.id == s_id)
-                        deferred[sensor] = (out.pop(sensor), first)
+                        deferred[read[s_id]] = (out.pop(read[s_id]), first)
         return out, deferred
 
     def _outcomes(

@@ -128,14 +128,11 @@ def last_closed(session: Session, keys: Sequence[Key]) -> dict[Key, Alert]:
     return out
 
 
-Target = tuple[int | None, int | None, int] | tuple[int | None, int | None, int, Sequence[int]]
-
-
-def silenced(session: Session, targets: Sequence[Target]) -> list[bool]:
-    """For each (site, device, time[, input devices]): does an active silence cover the site or the
+def silenced(session: Session, targets: Sequence[tuple[int | None, int | None, int, Sequence[int]]]) -> list[bool]:
+    """For each (site, device, time, input devices): does an active silence cover the site or the
     device then, or every one of the input devices (a site rule whose data all come from devices under
-    maintenance)?"""
-    inputs = [tuple(t[3]) if len(t) > 3 else () for t in targets]
+    maintenance; none given: this does not apply)?"""
+    inputs = [tuple(t[3]) for t in targets]
     sites = sorted({t[0] for t in targets if t[0] is not None})
     devices = sorted({t[1] for t in targets if t[1] is not None} | {d for ds in inputs for d in ds})
     if not sites and not devices:
@@ -161,7 +158,7 @@ def silenced(session: Session, targets: Sequence[Target]) -> list[bool]:
         (s is not None and covered(by_site.get(s, []), t))
         or (d is not None and covered(by_device.get(d, []), t))
         or (bool(ins) and all(covered(by_device.get(x, []), t) for x in ins))
-        for (s, d, t, *_), ins in zip(targets, inputs, strict=True)
+        for (s, d, t, _), ins in zip(targets, inputs, strict=True)
     ]
 
 
