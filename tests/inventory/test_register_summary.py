@@ -195,6 +195,13 @@ def test_import_create_and_update(db: Database, tmp_path: Path) -> None:
     with db.read() as s:
         west = compute_stats(s, WEST)
     assert west["hazard_sites"]["sites"] == 2 and west["hazard_sites"]["people"] == 50
+    # new sites only: added to their cells, here onto the ORM site K's cell and a new one beside it
+    third = ["S5,五号,滑坡,118.75,26.57,北山镇,1,2,3,,群测群防", "S6,六号,滑坡,118.75,26.57,北山镇,1,2,3,大型,群测群防"]
+    res = import_file(db, _csv(tmp_path / "c.csv", third), scope_unit=COUNTY)
+    assert (res.created, res.updated) == (2, 0)
+    assert_summary_exact(db)
+    with db.read() as s:
+        assert compute_stats(s, NORTH)["hazard_sites"]["sites"] == 3
 
 
 def test_rebuild_repairs_plain_sql_writes(db: Database) -> None:

@@ -16,8 +16,10 @@ transaction:
 * **repairs** (a database filled behind the application's back): :func:`rebuild_summary`, also
   ``geowarn stats --rebuild``.
 
-A recomputation is always "delete the townships' rows, ``INSERT … SELECT … GROUP BY`` from
-``hazard_site``", never an increment, so it cannot drift.
+A recomputation is "delete the townships' rows, ``INSERT … SELECT … GROUP BY`` from
+``hazard_site``". The one increment is :func:`add_sites`, for the sites a bulk import has just
+inserted: it adds the very values the import wrote (their cells cannot hold them yet), which is
+exact and spares a national import a ``GROUP BY`` over every site it wrote (1 s of 300,000 sites).
 
 Two codes per row. Scoping (``auth.scope.unit_filter``) compares a site's ``unit_code``, while the
 ledgers break figures down by ``township_code`` (falling back to the first nine digits of the unit
@@ -31,7 +33,7 @@ stored as ``''`` (primary-key columns cannot be null; the statistics read both a
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     BigInteger,
@@ -39,6 +41,7 @@ from sqlalchemy import (
     Integer,
     Select,
     String,
+    Table,
     and_,
     bindparam,
     delete,
@@ -52,6 +55,8 @@ from sqlalchemy import (
     text,
     true,
 )
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Result
 from sqlalchemy.orm import Mapped, ORMExecuteState, Session, mapped_column
 
@@ -63,6 +68,7 @@ from geowarn.inventory.models import HazardSite
 __all__ = [
     "SUMMARY_KEYS",
     "RegisterSummary",
+    "add_sites",
     "rebuild_summary",
     "refresh_townships",
     "summary_select",
@@ -211,6 +217,40 @@ def refresh_townships(conn: Connection, townships: Iterable[str]) -> None:
         if ranges is not None:
             where = and_(ranges, where)
         conn.execute(insert(RegisterSummary).from_select(cols, summary_select(where)), {"k": part})
+
+
+def add_sites(conn: Connection, sites: Iterable[Sequence[Any]]) -> None:
+    """Add sites inserted in this transaction to their cells, in the caller's transaction.
+
+    Each site is ``(unit_code, township_code, hazard_type, scale, status, monitoring_mode,
+    households, people, property_yuan)`` exactly as written. Only for sites the summary does not
+    count yet: new rows, in townships that are not also refreshed.
+    """
+    cells: dict[tuple[str, ...], list[int]] = {}
+    for unit, township, kind, scale, status, mode, households, people, prop in sites:
+        scope = unit[:TOWNSHIP_DIGITS]
+        key = (scope, township or scope, kind or "", scale or "", status or "", mode or "")
+        cell = cells.get(key)
+        if cell is None:
+            cells[key] = [1, households or 0, people or 0, prop or 0]
+        else:
+            cell[0] += 1
+            cell[1] += households or 0
+            cell[2] += people or 0
+            cell[3] += prop or 0
+    if not cells:
+        return
+    counties = sorted({k[0][:6] for k in cells})
+    _lock(conn, counties if len(counties) <= _MANY else None)
+    add = ("sites", "households", "people", "property_yuan")
+    rows = [dict(zip(SUMMARY_KEYS, (*k, *v), strict=True)) for k, v in cells.items()]
+    table = cast(Table, RegisterSummary.__table__)
+    stmt = (pg_insert if conn.dialect.name == "postgresql" else sqlite_insert)(table)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[c.name for c in table.primary_key.columns],
+        set_={c: table.c[c] + stmt.excluded[c] for c in add},
+    )
+    conn.execute(stmt, rows)
 
 
 def rebuild_summary(conn: Connection, scope_unit: str | None = None) -> int:

@@ -26,8 +26,9 @@ from geowarn.audit.hook import actor_of, record
 from geowarn.audit.models import AuditEntry
 from geowarn.auth.masking import SENSITIVE_FIELDS
 from geowarn.db import Database, utcnow
+from geowarn.db.bulkload import deferred_indexes
 from geowarn.errors import FileRejected, InvalidInput, RowProblem
-from geowarn.inventory.summary import refresh_townships
+from geowarn.inventory.summary import TOWNSHIP_DIGITS, add_sites, refresh_townships
 from geowarn.io import store
 from geowarn.io.models import ImportBatch, ImportRejection
 from geowarn.io.parsers import neutralise_formula
@@ -163,13 +164,15 @@ def _import(
     with db.write(actor) as session:
         conn = session.connection()
         batch_id = _new_batch(session, meta, total)
-        if spec.name == "sites":
-            _link_persons(conn, values, present)
-        outcome = upsert(conn, kind, values, present, validator.existing)
-        if spec.name == "sites":  # the statistics summary follows, in this transaction (old and new townships)
-            refresh_townships(
-                conn, [*values["unit_code"].tolist(), *(r["unit_code"] for r in validator.existing.values())]
-            )
+        table = store.PLANS[kind].table
+        n_new = sum(1 for c in values["code"].tolist() if c not in validator.existing)
+        # the table's lock first, then the persons' (the order site writers take them in)
+        with deferred_indexes(conn, table, n_new) as locked:
+            if spec.name == "sites":
+                _link_persons(conn, values, present)
+            outcome = upsert(conn, kind, values, present, validator.existing, locked=locked)
+        if spec.name == "sites":  # the statistics summary follows, in this transaction
+            _update_summary(conn, values, outcome, validator.existing)
         _store_rejections(session, batch_id, problems, raw)
         status = "committed" if not problems else ("partial" if n_good else "rejected")
         counts = {
@@ -291,6 +294,20 @@ def _link_persons(conn: Any, values: dict[str, Any], present: set[str]) -> None:
         out[:] = col
         values[id_key] = out
         present.add(id_key)
+
+
+def _update_summary(conn: Any, values: dict[str, Any], outcome: Outcome, existing: dict[str, dict[str, Any]]) -> None:
+    """Townships with updated sites (old and new) are recomputed; inserted sites elsewhere are added."""
+    units = values["unit_code"].tolist()
+    if outcome.inserted_sites is None:  # which rows were inserted is not known: recompute all
+        refresh_townships(conn, [*units, *(r["unit_code"] for r in existing.values())])
+        return
+    changed = {code for code, _, _ in outcome.changes}
+    again = {existing[c]["unit_code"] for c in changed}
+    again |= {u for u, c in zip(units, values["code"].tolist(), strict=True) if c in changed}
+    refresh_townships(conn, again)
+    recomputed = {u[:TOWNSHIP_DIGITS] for u in again}
+    add_sites(conn, (s for s in outcome.inserted_sites if s[0][:TOWNSHIP_DIGITS] not in recomputed))
 
 
 def _new_batch(session: Session, meta: dict[str, Any], total: int) -> int:

@@ -194,12 +194,11 @@ def yuan_to_wanyuan(yuan: int) -> Decimal:
 
 def _clean_mobiles(text: ObjArray) -> BoolArray:
     """Vectorised :data:`MOBILE` for the common case: cells of exactly 11 digits, ``13``–``19`` first."""
-    has = present(text)
-    out = np.zeros(len(text), dtype=bool)
-    if has.any():
-        u = text[has].astype(str)
-        out[has] = (np.strings.str_len(u) == 11) & np.strings.isdigit(u) & (u >= "13") & (u < "2")
-    return out
+    return np.fromiter(
+        (v.__class__ is str and len(v) == 11 and v.isdigit() and "13" <= v < "2" for v in text.tolist()),
+        dtype=bool,
+        count=len(text),
+    )
 
 
 def phone_ok(text: ObjArray) -> BoolArray:
@@ -249,13 +248,12 @@ def map_labels(text: ObjArray, labels: dict[str, str]) -> tuple[ObjArray, BoolAr
     n = len(text)
     codes = np.empty(n, dtype=object)
     unknown = np.zeros(n, dtype=bool)
-    present = np.array([v is not None for v in text], dtype=bool)
-    if not present.any():
+    values = text.tolist()
+    mapped = {u: labels.get(str(u).strip()) for u in set(values) if u is not None}
+    if not mapped:
         return codes, unknown
-    uniq, inverse = np.unique(text[present].astype(str), return_inverse=True)
-    mapped = np.array([labels.get(u.strip()) for u in uniq], dtype=object)
-    codes[present] = mapped[inverse]
-    unknown[present] = np.array([m is None for m in mapped], dtype=bool)[inverse]
+    codes[:] = [mapped.get(v) if v is not None else None for v in values]
+    unknown[:] = [v is not None and mapped[v] is None for v in values]
     return codes, unknown
 
 

@@ -22,6 +22,7 @@ from sqlalchemy.engine import Connection
 from geowarn.admin.codes import county_of, parent_of, prefix_range
 from geowarn.admin.models import AdminUnit
 from geowarn.db import utcnow
+from geowarn.db.bulkload import copy_text, deferred_indexes
 from geowarn.io.validate import Scope
 
 _SQLITE_VARS = 900
@@ -278,10 +279,11 @@ def upsert_persons(conn: Connection, keys: list[tuple[str, str, str | None]], ro
         else:
             resolved[k] = pid
     now = utcnow()
-    ids = _reserve_ids(conn, "person", len(new))
-    roles_json = orjson.dumps([role]).decode()
-    new_rows = [(i, n, ph, roles_json, u, True) for i, (u, n, ph) in zip(ids, new, strict=True)]
-    _insert(conn, "person", ["id", "name", "phone", "roles", "unit_code", "active"], new_rows, now)
+    with deferred_indexes(conn, "person", len(new)) as locked:
+        ids = _reserve_ids(conn, "person", len(new), locked=locked)
+        roles_json = orjson.dumps([role]).decode()
+        new_rows = [(i, n, ph, roles_json, u, True) for i, (u, n, ph) in zip(ids, new, strict=True)]
+        _insert(conn, "person", ["id", "name", "phone", "roles", "unit_code", "active"], new_rows, now)
     resolved.update(zip(new, ids, strict=True))
     add_role = sorted({pid for pid in resolved.values() if pid in roles_of and role not in roles_of[pid]})
     if add_role:
@@ -304,9 +306,22 @@ def _ts(conn: Connection, when: dt.datetime) -> Any:
     return proc(when) if proc else when
 
 
-def _reserve_ids(conn: Connection, table: str, n: int) -> list[int]:
+def _reserve_ids(conn: Connection, table: str, n: int, *, locked: bool = False) -> list[int]:
+    """``n`` new ids for ``table``; ``locked``: this transaction holds the table exclusively.
+
+    PostgreSQL draws them from the table's sequence. Under an exclusive lock nobody else can insert
+    (so nobody else draws), and one ``setval`` takes the whole run: ``nextval`` row by row cost
+    0.8 s for 300,000 ids.
+    """
     if n == 0:
         return []
+    if conn.dialect.name == "postgresql" and locked:
+        last = conn.exec_driver_sql(
+            "SELECT setval(s::regclass, nextval(s::regclass) + %(n)s - 1) "
+            "FROM pg_get_serial_sequence(%(t)s, 'id') AS s",
+            {"t": table, "n": n},
+        ).scalar_one()
+        return list(range(int(last) - n + 1, int(last) + 1))
     if conn.dialect.name == "postgresql":
         # The ids drawn are one run unless another session drew at the same moment: then (only then)
         # the server sends them all. Fetching 300,000 single-value rows cost about 0.5 s.
@@ -330,9 +345,10 @@ def _insert(conn: Connection, table: str, cols: list[str], rows: list[tuple[Any,
     raw: Any = conn.connection.dbapi_connection
     assert raw is not None
     if conn.dialect.name == "postgresql":
+        columns = [*map(list, zip(*rows, strict=True)), [ts] * len(rows), [ts] * len(rows)]
         with raw.cursor() as cur, cur.copy(f"COPY {table} ({', '.join(cols)}) FROM STDIN") as cp:
-            for r in rows:
-                cp.write_row((*r, ts, ts))
+            for block in copy_text(columns):
+                cp.write(block)
     else:
         marks = ", ".join("?" * len(cols))
         raw.cursor().executemany(

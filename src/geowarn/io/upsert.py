@@ -14,10 +14,12 @@ from typing import Any
 
 import numpy as np
 import orjson
+import psycopg
 import shapely
 from sqlalchemy.engine import Connection
 
 from geowarn.db import utcnow
+from geowarn.db.bulkload import copy_text
 from geowarn.io.store import ALWAYS, PLANS, TablePlan, _reserve_ids, _ts
 
 
@@ -28,6 +30,9 @@ class Outcome:
     unchanged: int = 0
     #: (code, id, {column: [old, new]}) of every updated record
     changes: list[tuple[str, Any, dict[str, list[Any]]]] = field(default_factory=list)
+    #: Sites only: the summary columns of each inserted site as written
+    #: (see :func:`geowarn.inventory.summary.add_sites`); None when which rows were inserted is unknown.
+    inserted_sites: list[tuple[Any, ...]] | None = None
 
 
 def _pylist(arr: Any) -> list[Any]:
@@ -38,6 +43,18 @@ def _pylist(arr: Any) -> list[Any]:
 
 
 _POINT_WKB = np.dtype([("order", "u1"), ("type", "<u4"), ("x", "<f8"), ("y", "<f8")])
+
+
+_POINT_EWKB = np.dtype([("order", "u1"), ("type", "<u4"), ("srid", "<u4"), ("x", "<f8"), ("y", "<f8")])
+_EWKB_SRID_FLAG = 0x20000000
+
+
+def point_ewkb_hex(x: np.ndarray, y: np.ndarray, srid: int = 4326) -> list[str]:
+    """Points as hex EWKB with their SRID (PostGIS's text input of geometry), built by numpy."""
+    buf = np.empty(len(x), dtype=_POINT_EWKB)
+    buf["order"], buf["type"], buf["srid"], buf["x"], buf["y"] = 1, 1 | _EWKB_SRID_FLAG, srid, x, y
+    text = buf.tobytes().hex()
+    return [text[i : i + 50] for i in range(0, len(text), 50)]
 
 
 def point_wkb(x: np.ndarray, y: np.ndarray) -> list[bytes]:
@@ -92,15 +109,22 @@ def _columns(
 
 
 def upsert(
-    conn: Connection, kind: str, vals: dict[str, Any], present: set[str], existing: dict[str, dict[str, Any]]
+    conn: Connection,
+    kind: str,
+    vals: dict[str, Any],
+    present: set[str],
+    existing: dict[str, dict[str, Any]],
+    *,
+    locked: bool = False,
 ) -> Outcome:
+    """Insert the new codes and update the changed ones; ``locked``: the table is held exclusively."""
     plan = PLANS[kind]
     n = len(vals["code"])
     data, written = _columns(plan, vals, present, n)
     if plan.point:
         lon, lat = np.asarray(vals["lon"], float), np.asarray(vals["lat"], float)
         wkb = point_wkb(lon, lat)
-        bbox = [lon.tolist(), lat.tolist(), lon.tolist(), lat.tolist()]
+        bbox = [data["lon"], data["lat"], data["lon"], data["lat"]]  # the same lists: COPY formats them once
     else:
         geoms = np.asarray(vals["geom"], dtype=object)
         wkb = _pylist(shapely.to_wkb(geoms, output_dimension=2))
@@ -114,7 +138,7 @@ def upsert(
     out = Outcome()
     compare = [c for c in written if c != "code"]
     codes = data["code"]
-    incoming = list(zip(*[data[c] for c in compare], strict=True)) if compare else [()] * n
+    incoming = list(zip(*[data[c] for c in compare], strict=True)) if compare and existing else [()] * n
     for i, code in enumerate(codes):
         old = existing.get(code)
         if old is None:
@@ -133,12 +157,24 @@ def upsert(
     status = _pylist(vals["status"]) if "status" in vals else [None] * n
     ctx = _Rows(plan, data, written, wkb, bbox, [s or "registered" for s in status])
     if conn.dialect.name == "postgresql":
-        created, updated = _pg_write(conn, kind, ctx, new_idx + upd_idx)
+        if locked and plan.point and new_idx and _pg_copy_new(conn, kind, ctx, new_idx):
+            created, updated = _pg_write(conn, kind, ctx, upd_idx, locked=locked)
+            created += len(new_idx)
+        else:
+            created, updated = _pg_write(conn, kind, ctx, new_idx + upd_idx, locked=locked)
         out.created, out.updated = created, updated
         out.unchanged = n - created - updated
     else:
         _sqlite_write(conn, kind, ctx, new_idx, upd_idx, [e[1] for e in out.changes])
         out.created, out.updated = len(new_idx), len(upd_idx)
+    # Sites are never deleted, so the codes not found before are the rows inserted, unless another
+    # writer inserted one of them meanwhile (PostgreSQL then counts it as updated, not created).
+    if kind == "sites" and out.created == len(new_idx):
+        summary_cols = ["unit_code", "township_code", "hazard_type", "scale"]
+        counts = ["threatened_households", "threatened_people", "threatened_property_yuan"]
+        columns = ctx.columns(summary_cols, new_idx, [ctx.status])
+        columns += ctx.columns(["monitoring_mode", *counts], new_idx, [])
+        out.inserted_sites = list(zip(*columns, strict=True)) if new_idx else []
     return out
 
 
@@ -155,12 +191,15 @@ class _Rows:
         for c in self.plan.json_cols:  # serialised once, as both drivers take JSON text
             self.data[c] = [orjson.dumps(v).decode() for v in self.data[c]]
 
-    def rows(self, cols: list[str], idx: list[int], tail: list[list[Any]]) -> list[tuple[Any, ...]]:
-        """Row tuples of ``cols`` then each ``tail`` column, for the positions ``idx`` (column-wise, then zip)."""
+    def columns(self, cols: list[str], idx: list[int], tail: list[list[Any]]) -> list[list[Any]]:
+        """The columns ``cols`` then each ``tail`` column, at the positions ``idx``."""
         every = len(idx) == len(self.wkb)
         columns = [self.data[c] for c in cols] + tail
-        picked = columns if every else [[col[i] for i in idx] for col in columns]
-        return list(zip(*picked, strict=True))
+        return columns if every else [[col[i] for i in idx] for col in columns]
+
+    def rows(self, cols: list[str], idx: list[int], tail: list[list[Any]]) -> list[tuple[Any, ...]]:
+        """Row tuples of ``cols`` then each ``tail`` column, for the positions ``idx`` (column-wise, then zip)."""
+        return list(zip(*self.columns(cols, idx, tail), strict=True))
 
 
 def _sqlite_write(
@@ -201,7 +240,45 @@ def _sqlite_write(
         cur.executemany(f"UPDATE {plan.table} SET {assign} WHERE {plan.id_col} = ?", rows)  # noqa: S608  (identifiers from TablePlan constants; values are bound)
 
 
-def _pg_write(conn: Connection, kind: str, r: _Rows, idx: list[int]) -> tuple[int, int]:
+def _pg_copy_new(conn: Connection, kind: str, r: _Rows, idx: list[int]) -> bool:
+    """New point rows straight into their table by ``COPY``, for a load that holds the table exclusively.
+
+    Skips the staging table and its ``INSERT … SELECT`` (2 of a 300,000-site import's 4 s of server
+    time). The codes were looked up before the lock; if another writer took one meanwhile, the
+    ``COPY`` fails on the unique code, is undone, and False sends the rows through the staging path.
+    """
+    plan = r.plan
+    raw: Any = conn.connection.dbapi_connection
+    assert raw is not None
+    n = len(idx)
+    cols = list(plan.columns)
+    bbox = ["minx", "miny", "maxx", "maxy"] if plan.bbox else []
+    now, today = conn.exec_driver_sql("SELECT now(), CURRENT_DATE").one()  # what the staging path writes
+    lon = np.asarray(r.columns([], idx, [r.bbox[0]])[0], dtype=np.float64)
+    lat = np.asarray(r.columns([], idx, [r.bbox[1]])[0], dtype=np.float64)
+    head = [*cols, "geom", *bbox, "created_at", "updated_at"]
+    columns = [*r.columns(cols, idx, []), point_ewkb_hex(lon, lat), *r.columns([], idx, r.bbox if bbox else [])]
+    columns += [[now] * n, [now] * n]
+    if kind == "sites":
+        head += ["status", "status_since", "version"]
+        columns += [r.columns([], idx, [r.status])[0], [today] * n, [1] * n]
+    if plan.id_col == "id":
+        head.insert(0, "id")
+        columns.insert(0, _reserve_ids(conn, plan.table, n, locked=True))
+    with raw.cursor() as cur:
+        cur.execute("SAVEPOINT geowarn_copy_new")
+        try:
+            with cur.copy(f"COPY {plan.table} ({', '.join(head)}) FROM STDIN") as cp:
+                for block in copy_text(columns):
+                    cp.write(block)
+        except psycopg.errors.UniqueViolation:
+            cur.execute("ROLLBACK TO SAVEPOINT geowarn_copy_new")
+            return False
+        cur.execute("RELEASE SAVEPOINT geowarn_copy_new")
+    return True
+
+
+def _pg_write(conn: Connection, kind: str, r: _Rows, idx: list[int], *, locked: bool) -> tuple[int, int]:
     if not idx:
         return 0, 0
     plan = r.plan
@@ -210,6 +287,10 @@ def _pg_write(conn: Connection, kind: str, r: _Rows, idx: list[int]) -> tuple[in
     cols = list(plan.columns)
     sites = kind == "sites"
     extra = ["status"] if sites else []
+    ids: list[list[Any]] = []
+    if locked and plan.id_col == "id":  # one run of ids (rows that turn out to be updates leave gaps)
+        ids = [_reserve_ids(conn, plan.table, len(idx), locked=True)]
+        extra.append("id")
     bbox = ["minx", "miny", "maxx", "maxy"] if plan.bbox else []
     stage_cols = cols + bbox + extra
     with raw.cursor() as cur:
@@ -218,9 +299,10 @@ def _pg_write(conn: Connection, kind: str, r: _Rows, idx: list[int]) -> tuple[in
         )
         cur.execute("ALTER TABLE _stage ADD COLUMN wkb bytea")
         with cur.copy(f"COPY _stage ({', '.join([*stage_cols, 'wkb'])}) FROM STDIN") as cp:
-            tail = [*(r.bbox if plan.bbox else []), *([r.status] if sites else []), r.wkb]
-            for row in r.rows(cols, idx, tail):
-                cp.write_row(row)
+            tail = [*(r.bbox if plan.bbox else []), *([r.status] if sites else [])]
+            columns = r.columns(cols, idx, tail) + ids + [r.columns([], idx, [r.wkb])[0]]
+            for block in copy_text(columns):
+                cp.write(block)
         ins_cols = [*cols, "geom", *bbox, "created_at", "updated_at", *extra]
         ins_vals = [
             *(f"s.{c}" for c in cols),

@@ -279,7 +279,7 @@ class Validator:
         already = part.bad.copy()
         self._flag(part, missing & ~already, fld, "缺少坐标", None)
         ok = ~missing
-        xcol = P.obj([None if a != a else f"{a!r},{b!r}" for a, b in zip(x.tolist(), y.tolist(), strict=True)])
+        xcol = _Coordinates(x, y)
         if src.geographic:
             swapped = ok & crsmod.looks_swapped(x, y)
             self._flag(part, swapped, fld, "经纬度可能颠倒", xcol)
@@ -515,12 +515,20 @@ class Validator:
 
 def _by_unique(values: ObjArray, test: Callable[[str], bool]) -> BoolArray:
     """``test`` applied once per distinct non-blank value (ledgers repeat a few unit codes many times)."""
-    out = np.zeros(len(values), dtype=bool)
-    has = P.present(values)
-    if has.any():
-        uniq, inverse = np.unique(values[has].astype(str), return_inverse=True)
-        out[has] = np.array([test(str(u)) for u in uniq], dtype=bool)[inverse]
-    return out
+    cells = values.tolist()
+    verdict = {u: test(str(u)) for u in set(cells) if u is not None}
+    return np.fromiter((v is not None and verdict[v] for v in cells), dtype=bool, count=len(cells))
+
+
+class _Coordinates:
+    """The "x,y" text of a row's coordinates, made only for the rows a problem is reported on."""
+
+    def __init__(self, x: npt.NDArray[np.float64], y: npt.NDArray[np.float64]) -> None:
+        self.x, self.y = x, y
+
+    def __getitem__(self, i: int) -> str | None:
+        a, b = float(self.x[i]), float(self.y[i])
+        return None if a != a else f"{a!r},{b!r}"
 
 
 def _plain(v: Any) -> Any:
