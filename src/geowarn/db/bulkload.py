@@ -63,8 +63,13 @@ def deferred_indexes(conn: Connection, table: str, new_rows: int) -> Iterator[bo
         yield False
         return
     yield True
+    if conn.dialect.name == "sqlite":  # the sorts of CREATE INDEX on both cores
+        threads = conn.exec_driver_sql("PRAGMA threads").scalar()
+        conn.exec_driver_sql("PRAGMA threads = 2")
     for statement in dropped:
         conn.exec_driver_sql(statement)
+    if conn.dialect.name == "sqlite":
+        conn.exec_driver_sql(f"PRAGMA threads = {int(threads or 0)}")
 
 
 def _drop_pg(conn: Connection, table: str) -> list[str] | None:
@@ -126,16 +131,16 @@ _NULL = "\\N"
 
 def _text_column(values: Sequence[Any]) -> list[str]:
     """One column in ``COPY`` text format (PostgreSQL documentation, COPY, "Text Format")."""
+    values = list(values)
     kinds = set(map(type, values))
+    nulls = type(None) in kinds
     kinds.discard(type(None))
     if kinds <= {str}:
-        strs = [_NULL if v is None else v for v in values]
-        joined = "\x00".join(v for v in values if v is not None)
-        if _NEEDS_ESCAPE.search(joined):
-            strs = [_NULL if v is None else v.translate(_ESCAPES) for v in values]
-        return strs
+        if _NEEDS_ESCAPE.search("\x00".join(filter(None, values))):
+            return [_NULL if v is None else v.translate(_ESCAPES) for v in values]
+        return [_NULL if v is None else v for v in values] if nulls else values
     if kinds <= {int, float}:  # repr: the shortest text that reads back as the same double
-        return [_NULL if v is None else repr(v) for v in values]
+        return [_NULL if v is None else repr(v) for v in values] if nulls else list(map(repr, values))
     if kinds == {bool}:
         return [_NULL if v is None else ("t" if v else "f") for v in values]
     if kinds <= {bytes, bytearray, memoryview}:

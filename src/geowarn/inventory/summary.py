@@ -32,9 +32,10 @@ stored as ``''`` (primary-key columns cannot be null; the statistics read both a
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, cast
 
+import numpy as np
 from sqlalchemy import (
     BigInteger,
     ColumnElement,
@@ -66,6 +67,7 @@ from geowarn.db import Base
 from geowarn.inventory.models import HazardSite
 
 __all__ = [
+    "ADDED_SITE_COLUMNS",
     "SUMMARY_KEYS",
     "RegisterSummary",
     "add_sites",
@@ -219,31 +221,48 @@ def refresh_townships(conn: Connection, townships: Iterable[str]) -> None:
         conn.execute(insert(RegisterSummary).from_select(cols, summary_select(where)), {"k": part})
 
 
-def add_sites(conn: Connection, sites: Iterable[Sequence[Any]]) -> None:
+#: The columns :func:`add_sites` takes, as ``hazard_site`` names them.
+ADDED_SITE_COLUMNS = (
+    "unit_code",
+    "township_code",
+    "hazard_type",
+    "scale",
+    "status",
+    "monitoring_mode",
+    "threatened_households",
+    "threatened_people",
+    "threatened_property_yuan",
+)
+
+
+def add_sites(conn: Connection, sites: Mapping[str, Sequence[Any]]) -> None:
     """Add sites inserted in this transaction to their cells, in the caller's transaction.
 
-    Each site is ``(unit_code, township_code, hazard_type, scale, status, monitoring_mode,
-    households, people, property_yuan)`` exactly as written. Only for sites the summary does not
-    count yet: new rows, in townships that are not also refreshed.
+    ``sites`` holds the :data:`ADDED_SITE_COLUMNS` of the sites, exactly as written. Only for sites
+    the summary does not count yet: new rows, in townships that are not also refreshed.
     """
-    cells: dict[tuple[str, ...], list[int]] = {}
-    for unit, township, kind, scale, status, mode, households, people, prop in sites:
-        scope = unit[:TOWNSHIP_DIGITS]
-        key = (scope, township or scope, kind or "", scale or "", status or "", mode or "")
-        cell = cells.get(key)
-        if cell is None:
-            cells[key] = [1, households or 0, people or 0, prop or 0]
-        else:
-            cell[0] += 1
-            cell[1] += households or 0
-            cell[2] += people or 0
-            cell[3] += prop or 0
-    if not cells:
+    scopes = [u[:TOWNSHIP_DIGITS] for u in sites["unit_code"]]
+    if not scopes:
         return
-    counties = sorted({k[0][:6] for k in cells})
+    labels = [[v or "" for v in sites[c]] for c in ("hazard_type", "scale", "status", "monitoring_mode")]
+    towns = [t or s for t, s in zip(sites["township_code"], scopes, strict=True)]
+    keys: dict[tuple[str, ...], int] = {}
+    cell = np.fromiter(
+        (keys.setdefault(k, len(keys)) for k in zip(scopes, towns, *labels, strict=True)), np.int64, len(scopes)
+    )
+    sums = []
+    for c in ("threatened_households", "threatened_people", "threatened_property_yuan"):
+        acc = np.zeros(len(keys), dtype=np.int64)
+        np.add.at(acc, cell, np.asarray([v or 0 for v in sites[c]], dtype=np.int64))
+        sums.append(acc.tolist())
+    counts = np.bincount(cell, minlength=len(keys)).tolist()
+    counties = sorted({k[0][:6] for k in keys})
     _lock(conn, counties if len(counties) <= _MANY else None)
     add = ("sites", "households", "people", "property_yuan")
-    rows = [dict(zip(SUMMARY_KEYS, (*k, *v), strict=True)) for k, v in cells.items()]
+    rows = [
+        dict(zip(SUMMARY_KEYS, (*k, counts[i], sums[0][i], sums[1][i], sums[2][i]), strict=True))
+        for k, i in keys.items()
+    ]
     table = cast(Table, RegisterSummary.__table__)
     stmt = (pg_insert if conn.dialect.name == "postgresql" else sqlite_insert)(table)
     stmt = stmt.on_conflict_do_update(

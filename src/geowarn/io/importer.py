@@ -1,20 +1,23 @@
 """Import of register files (隐患点台账, GIS layers) into the database: the public entry point.
 
-``import_file`` reads a file chunk by chunk (:mod:`geowarn.io.readers`), validates every chunk
-column-wise (:mod:`geowarn.io.validate`), and then either refuses the whole file — recording an
-``ImportBatch(status="rejected")`` with one ``ImportRejection`` per problem so the operator can see
-them — or writes all good rows in one transaction by bulk upsert (:mod:`geowarn.io.upsert`).
+``import_file`` reads a file chunk by chunk (:mod:`geowarn.io.readers`) and validates every chunk
+column-wise (:mod:`geowarn.io.validate`); :mod:`geowarn.io.pipeline` does both, in a forked process
+for a large file. Each chunk's good rows are written by bulk upsert (:mod:`geowarn.io.upsert`) as
+the chunk arrives, all in one transaction. A file with a bad row (without ``skip_bad``) is then
+refused whole: the transaction is rolled back, and an ``ImportBatch(status="rejected")`` with one
+``ImportRejection`` per problem is recorded for the operator to see.
 """
 
 from __future__ import annotations
 
 import contextlib
 import csv
-import functools
 import gc
 import hashlib
+import itertools
+import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,10 +35,11 @@ from geowarn.inventory.summary import TOWNSHIP_DIGITS, add_sites, refresh_townsh
 from geowarn.io import store
 from geowarn.io.models import ImportBatch, ImportRejection
 from geowarn.io.parsers import neutralise_formula
-from geowarn.io.readers import detect_format, read_chunks, whole_file
-from geowarn.io.schema import header_map, kind_spec
+from geowarn.io.pipeline import Validated, validated
+from geowarn.io.readers import detect_format
+from geowarn.io.schema import kind_spec
 from geowarn.io.upsert import Outcome, upsert
-from geowarn.io.validate import Lookup, Part, Validator
+from geowarn.io.validate import Part
 
 __all__ = ["ImportResult", "import_file"]
 
@@ -110,6 +114,10 @@ def _cyclic_gc_paused() -> Iterator[None]:
             gc.enable()
 
 
+class _Refused(Exception):
+    """Row problems in a file imported without ``skip_bad``: the writes are rolled back."""
+
+
 def _import(
     db: Database,
     path: Path,
@@ -132,7 +140,7 @@ def _import(
         "actor": _actor_name(actor),
         "kind": kind,
         "filename": (filename or path.name)[:300],
-        "sha256": _sha256(path),
+        "sha256": "",
         "file_format": path.suffix.lower().lstrip(".")[:16] or "?",
         "source_crs": source_crs,
         "unit_code": scope_unit,
@@ -140,141 +148,210 @@ def _import(
     try:
         fmt = detect_format(path)
         meta["file_format"] = fmt
-        validator, parts = _validate(db, path, fmt, spec, scope_unit, source_crs, mapping, progress)
-        meta["source_crs"] = validator.source.name if validator.source else source_crs
+        chunks = validated(db, path, fmt, spec, scope_unit, source_crs, mapping)
+        first = next(chunks)  # the reading process, if any, is forked before the hashing thread starts
     except FileRejected as exc:
-        _record_rejected(db, actor, meta, exc.problems, {}, 0)
+        meta["sha256"] = _sha256(path)
+        exc.extra["batch_id"] = _record_rejected(db, actor, meta, exc.problems, {}, 0)
+        raise
+    digest = _HashInThread(path)
+    try:
+        rest = itertools.chain([first], chunks)
+        return _write(db, actor, meta, digest, spec, scope_unit, rest, skip_bad, progress, reject_path)
+    except FileRejected as exc:
+        if "batch_id" not in exc.extra:  # a whole-file problem found in a later chunk (row problems are recorded)
+            meta["sha256"] = digest.result()
+            exc.extra["batch_id"] = _record_rejected(db, actor, meta, exc.problems, {}, 0)
         raise
 
-    problems = sorted((p for part in parts for p in part.problems), key=lambda p: (p.row, p.field))
-    raw = {row: r for part in parts for row, r in part.raw.items()}
-    total = sum(len(part.rows) for part in parts)
-    bad_rows = {p.row for p in problems}
-    if problems and not skip_bad:
-        batch_id = _record_rejected(db, actor, meta, problems, raw, total)
-        refused = FileRejected(
-            problems=problems, summary=f"file rejected: {len(problems)} problem(s) in {len(bad_rows)} row(s)"
-        )
-        refused.message_zh = f"文件未导入：{len(bad_rows)} 行共 {len(problems)} 个问题"
-        refused.extra["batch_id"] = batch_id
-        raise refused
 
-    values, present = _good_values(parts, validator)
-    n_good = len(values.get("code", []))
-    with db.write(actor) as session:
-        conn = session.connection()
-        batch_id = _new_batch(session, meta, total)
-        table = store.PLANS[kind].table
-        n_new = sum(1 for c in values["code"].tolist() if c not in validator.existing)
-        # the table's lock first, then the persons' (the order site writers take them in)
-        with deferred_indexes(conn, table, n_new) as locked:
-            if spec.name == "sites":
-                _link_persons(conn, values, present)
-            outcome = upsert(conn, kind, values, present, validator.existing, locked=locked)
-        if spec.name == "sites":  # the statistics summary follows, in this transaction
-            _update_summary(conn, values, outcome, validator.existing)
-        _store_rejections(session, batch_id, problems, raw)
-        status = "committed" if not problems else ("partial" if n_good else "rejected")
-        counts = {
-            "rows_total": total,
-            "rows_created": outcome.created,
-            "rows_updated": outcome.updated,
-            "rows_unchanged": outcome.unchanged,
-            "rows_rejected": len(bad_rows),
-        }
-        session.execute(update(ImportBatch).where(ImportBatch.id == batch_id).values(status=status, **counts))
-        record(
-            session,
-            "import",
-            spec.table,
-            str(batch_id),
-            scope_unit,
-            {"batch_id": batch_id, "filename": meta["filename"], **counts},
-        )
-        _audit_changes(session, spec.table, outcome, batch_id)
+class _HashInThread:
+    """SHA-256 of the file, computed beside the import (hashlib releases the GIL on large blocks)."""
+
+    def __init__(self, path: Path) -> None:
+        self._value = ""
+        self._thread = threading.Thread(target=self._run, args=(path,), name="geowarn-import-sha256", daemon=True)
+        self._thread.start()
+
+    def _run(self, path: Path) -> None:
+        self._value = _sha256(path)
+
+    def result(self) -> str:
+        self._thread.join()
+        return self._value
+
+
+@dataclass
+class _Totals:
+    """What the chunks of one file add up to."""
+
+    total: int = 0
+    problems: list[RowProblem] = field(default_factory=list)
+    raw: dict[int, dict[str, Any]] = field(default_factory=dict)
+    existing: dict[str, dict[str, Any]] = field(default_factory=dict)
+    outcome: Outcome = field(default_factory=Outcome)
+    inserted: dict[str, list[Any]] | None = field(default_factory=dict)
+    source_crs: str | None = None
+    #: Townships (first nine digits of the unit codes) of every row written.
+    towns: set[str] = field(default_factory=set)
+    #: The unit code each updated site has now.
+    moved_to: dict[str, str] = field(default_factory=dict)
+
+    def add(self, got: Outcome, values: dict[str, Any]) -> None:
+        units = values["unit_code"].tolist()
+        self.towns.update({u[:TOWNSHIP_DIGITS] for u in units})
+        if got.changes:
+            changed = {c for c, _, _ in got.changes}
+            self.moved_to.update((c, u) for c, u in zip(values["code"].tolist(), units, strict=True) if c in changed)
+        o = self.outcome
+        o.created += got.created
+        o.updated += got.updated
+        o.unchanged += got.unchanged
+        o.changes.extend(got.changes)
+        if self.inserted is None or got.inserted_sites is None:
+            self.inserted = None
+        else:
+            for c, col in got.inserted_sites.items():
+                self.inserted.setdefault(c, []).extend(col)
+
+
+def _write(
+    db: Database,
+    actor: Any,
+    meta: dict[str, Any],
+    digest: _HashInThread,
+    spec: Any,
+    scope_unit: str,
+    chunks: Iterator[Validated],
+    skip_bad: bool,
+    progress: Callable[[int, int], None] | None,
+    reject_path: Path | None,
+) -> ImportResult:
+    """Write each chunk's good rows as it comes, in one transaction; refuse the file at the end if it must be."""
+    kind = spec.name
+    t = _Totals()
+    try:
+        with db.write(actor) as session:
+            conn = session.connection()
+            batch_id = _new_batch(session, meta, 0)
+            with contextlib.ExitStack() as deferred:
+                locked: bool | None = None
+                persons: store.PersonDirectory | None = None
+                for item in chunks:
+                    part = item.part
+                    t.total += len(part.rows)
+                    t.source_crs = item.source_crs
+                    t.problems.extend(part.problems)
+                    t.raw.update(part.raw)
+                    t.existing.update(item.existing)
+                    if progress:
+                        progress(t.total, item.total or 0)
+                    if t.problems and not skip_bad:
+                        continue  # the file will be refused: read on, to report every problem
+                    if locked is None:  # the table first, then the persons (the order site writers take them in)
+                        expected = max(item.total or 0, len(part.rows))
+                        # On PostgreSQL the reader's lookups would wait for the lock: only once it is done reading.
+                        table_free = item.reads_done or conn.dialect.name != "postgresql"
+                        table = store.PLANS[kind].table
+                        locked = table_free and deferred.enter_context(deferred_indexes(conn, table, expected))
+                        if kind == "sites":
+                            persons = store.PersonDirectory(conn, scope_unit)
+                            persons.locked = deferred.enter_context(deferred_indexes(conn, "person", expected))
+                    values, present = _good_values(part, item, spec)
+                    if not len(values["code"]):
+                        continue
+                    if persons is not None:
+                        _link_persons(persons, values, present)
+                    t.add(upsert(conn, kind, values, present, item.existing, locked=bool(locked)), values)
+                if t.problems and not skip_bad:
+                    raise _Refused
+            meta["sha256"] = digest.result()
+            meta["source_crs"] = t.source_crs
+            _finish(session, batch_id, meta, spec, scope_unit, t)
+    except _Refused:
+        return _refuse(db, actor, meta, digest, t)
     if progress:
-        progress(total, total)
+        progress(t.total, t.total)
+    problems = sorted(t.problems, key=lambda p: (p.row, p.field))
     if reject_path is not None and problems:
-        write_reject_file(reject_path, problems, raw)
+        write_reject_file(reject_path, problems, t.raw)
     return ImportResult(
         batch_id=batch_id,
         kind=kind,
-        total=total,
-        created=outcome.created,
-        updated=outcome.updated,
-        unchanged=outcome.unchanged,
-        rejected=len(bad_rows),
+        total=t.total,
+        created=t.outcome.created,
+        updated=t.outcome.updated,
+        unchanged=t.outcome.unchanged,
+        rejected=len({p.row for p in problems}),
         problems=problems,
         reject_path=reject_path if problems and reject_path is not None else None,
-        source_crs=meta["source_crs"],
+        source_crs=t.source_crs,
     )
 
 
-def _validate(
-    db: Database,
-    path: Path,
-    fmt: str,
-    spec: Any,
-    scope_unit: str,
-    source_crs: str | None,
-    mapping: dict[str, str] | None,
-    progress: Callable[[int, int], None] | None,
-) -> tuple[Validator, list[Part]]:
-    parts: list[Part] = []
-    validator: Validator | None = None
-    done = 0
-    with db.read() as session:
-        conn = session.connection()
-        scope = store.load_scope(conn, scope_unit)
-        refs: dict[str, Lookup] = {
-            fld: functools.partial(store.lookup_ids, conn, table) for fld, table in _REFS.get(spec.name, {}).items()
-        }
-        for chunk in read_chunks(path, fmt):
-            if validator is None:
-                try:
-                    hmap = header_map(spec, chunk.headers, mapping)
-                except ValueError as exc:
-                    raise whole_file("字段映射无效", str(exc)) from exc
-                validator = Validator(
-                    spec,
-                    hmap,
-                    scope,
-                    declared_crs=source_crs,
-                    quoted_formulas=fmt in ("csv", "xlsx"),
-                    lookup=lambda codes: store.lookup_existing(conn, spec.name, codes),
-                    refs=refs,
-                )
-            parts.append(validator.chunk(chunk))
-            done += len(chunk)
-            if progress:
-                progress(done, 0)
-    if validator is None:
-        raise whole_file("文件为空")
-    return validator, parts
+def _finish(session: Session, batch_id: int, meta: dict[str, Any], spec: Any, scope_unit: str, t: _Totals) -> None:
+    """The summary, the rejections, the batch's counts and the audit entries, in the import's transaction."""
+    conn = session.connection()
+    if spec.name == "sites":
+        _update_summary(conn, t)
+    problems = sorted(t.problems, key=lambda p: (p.row, p.field))
+    _store_rejections(session, batch_id, problems, t.raw)
+    bad_rows = {p.row for p in problems}
+    n_good = t.total - len(bad_rows)
+    status = "committed" if not problems else ("partial" if n_good else "rejected")
+    counts = {
+        "rows_total": t.total,
+        "rows_created": t.outcome.created,
+        "rows_updated": t.outcome.updated,
+        "rows_unchanged": t.outcome.unchanged,
+        "rows_rejected": len(bad_rows),
+    }
+    session.execute(
+        update(ImportBatch)
+        .where(ImportBatch.id == batch_id)
+        .values(status=status, sha256=meta["sha256"], source_crs=meta["source_crs"], **counts)
+    )
+    record(
+        session,
+        "import",
+        spec.table,
+        str(batch_id),
+        scope_unit,
+        {"batch_id": batch_id, "filename": meta["filename"], **counts},
+    )
+    _audit_changes(session, spec.table, t.outcome, batch_id)
 
 
-def _lookup_ids(conn: Any, table: str, codes: list[str]) -> dict[str, dict[str, Any]]:
-    return store.lookup_ids(conn, table, codes)
+def _refuse(db: Database, actor: Any, meta: dict[str, Any], digest: _HashInThread, t: _Totals) -> ImportResult:
+    """Row problems without ``skip_bad``: nothing was kept; the batch and its problems are recorded."""
+    meta["sha256"] = digest.result()
+    meta["source_crs"] = t.source_crs
+    problems = sorted(t.problems, key=lambda p: (p.row, p.field))
+    bad_rows = {p.row for p in problems}
+    batch_id = _record_rejected(db, actor, meta, problems, t.raw, t.total)
+    refused = FileRejected(
+        problems=problems, summary=f"file rejected: {len(problems)} problem(s) in {len(bad_rows)} row(s)"
+    )
+    refused.message_zh = f"文件未导入：{len(bad_rows)} 行共 {len(problems)} 个问题"
+    refused.extra["batch_id"] = batch_id
+    raise refused
 
 
-def _good_values(parts: list[Part], validator: Validator) -> tuple[dict[str, Any], set[str]]:
-    keys = set(parts[0].values)
-    values: dict[str, Any] = {}
-    good = np.concatenate([~p.bad for p in parts])
-    for k in keys:
-        values[k] = np.concatenate([np.asarray(p.values[k]) for p in parts])[good]
-    present = set(validator.present)
+def _good_values(part: Part, item: Validated, spec: Any) -> tuple[dict[str, Any], set[str]]:
+    good = ~part.bad
+    values = {k: np.asarray(v)[good] for k, v in part.values.items()}
+    present = set(item.present)
     place = {"township", "village", "unit_code"}
-    if not (present & place) and not validator.scope.poly_codes:
+    if not (present & place) and not item.scope_has_polygons:
         present.discard("unit_code")
         present.discard("township_code")
     else:
         present |= {"unit_code", "township_code"}
-    present |= {f + "_id" for f in _REFS.get(validator.spec.name, {}) if f in present}
+    present |= {f + "_id" for f in _REFS.get(spec.name, {}) if f in present}
     return values, present
 
 
-def _link_persons(conn: Any, values: dict[str, Any], present: set[str]) -> None:
+def _link_persons(persons: store.PersonDirectory, values: dict[str, Any], present: set[str]) -> None:
     """Responsible persons and monitors into ``person``, their ids onto the sites."""
     units = values["unit_code"].tolist()
     for name_key, phone_key, id_key, role in (
@@ -285,29 +362,36 @@ def _link_persons(conn: Any, values: dict[str, Any], present: set[str]) -> None:
             continue
         names = values[name_key].tolist()
         phones = values[phone_key].tolist() if phone_key in values else [None] * len(names)
-        idx = [i for i, nm in enumerate(names) if nm]
-        ids = store.upsert_persons(conn, [(units[i], names[i], phones[i]) for i in idx], role)
-        col: list[int | None] = [None] * len(names)
-        for i, pid in zip(idx, ids, strict=True):
-            col[i] = pid
-        out = np.empty(len(col), dtype=object)
-        out[:] = col
+        out = np.empty(len(names), dtype=object)
+        if all(names):  # every site names one
+            out[:] = persons.resolve(list(zip(units, names, phones, strict=True)), role)
+        else:
+            idx = [i for i, nm in enumerate(names) if nm]
+            ids = persons.resolve([(units[i], names[i], phones[i]) for i in idx], role)
+            col: list[int | None] = [None] * len(names)
+            for i, pid in zip(idx, ids, strict=True):
+                col[i] = pid
+            out[:] = col
         values[id_key] = out
         present.add(id_key)
 
 
-def _update_summary(conn: Any, values: dict[str, Any], outcome: Outcome, existing: dict[str, dict[str, Any]]) -> None:
+def _update_summary(conn: Any, t: _Totals) -> None:
     """Townships with updated sites (old and new) are recomputed; inserted sites elsewhere are added."""
-    units = values["unit_code"].tolist()
-    if outcome.inserted_sites is None:  # which rows were inserted is not known: recompute all
-        refresh_townships(conn, [*units, *(r["unit_code"] for r in existing.values())])
+    existing = t.existing
+    changed = {code for code, _, _ in t.outcome.changes}
+    if t.inserted is None:  # which rows were inserted is not known: recompute every township touched
+        refresh_townships(conn, [*(r["unit_code"] for r in existing.values()), *t.towns])
         return
-    changed = {code for code, _, _ in outcome.changes}
-    again = {existing[c]["unit_code"] for c in changed}
-    again |= {u for u, c in zip(units, values["code"].tolist(), strict=True) if c in changed}
+    again = {existing[c]["unit_code"] for c in changed} | {t.moved_to[c] for c in changed if c in t.moved_to}
     refresh_townships(conn, again)
+    added = t.inserted
     recomputed = {u[:TOWNSHIP_DIGITS] for u in again}
-    add_sites(conn, (s for s in outcome.inserted_sites if s[0][:TOWNSHIP_DIGITS] not in recomputed))
+    if recomputed and added:  # their new sites were counted by the recomputation
+        keep = [u[:TOWNSHIP_DIGITS] not in recomputed for u in added["unit_code"]]
+        added = {c: [v for v, k in zip(col, keep, strict=True) if k] for c, col in added.items()}
+    if added:
+        add_sites(conn, added)
 
 
 def _new_batch(session: Session, meta: dict[str, Any], total: int) -> int:

@@ -192,18 +192,22 @@ def yuan_to_wanyuan(yuan: int) -> Decimal:
     return d.quantize(Decimal(1)) if d == d.to_integral_value() else d
 
 
-def _clean_mobiles(text: ObjArray) -> BoolArray:
+def clean_mobiles(text: ObjArray) -> BoolArray:
     """Vectorised :data:`MOBILE` for the common case: cells of exactly 11 digits, ``13``–``19`` first."""
-    return np.fromiter(
-        (v.__class__ is str and len(v) == 11 and v.isdigit() and "13" <= v < "2" for v in text.tolist()),
-        dtype=bool,
-        count=len(text),
-    )
+    has = present(text)
+    out = np.zeros(len(text), dtype=bool)
+    if has.any():
+        u = text[has].astype(str)
+        out[has] = (np.strings.str_len(u) == 11) & np.strings.isdigit(u) & (u >= "13") & (u < "2")
+    return out
 
 
-def phone_ok(text: ObjArray) -> BoolArray:
-    """True for blank cells, 11-digit mobiles and landlines (spaces and dashes in mobiles tolerated)."""
-    out = ~present(text) | _clean_mobiles(text)
+def phone_ok(text: ObjArray, clean: BoolArray | None = None) -> BoolArray:
+    """True for blank cells, 11-digit mobiles and landlines (spaces and dashes in mobiles tolerated).
+
+    ``clean``: :func:`clean_mobiles` of ``text`` if the caller has it already.
+    """
+    out = ~present(text) | (clean_mobiles(text) if clean is None else clean)
     for i in np.flatnonzero(~out).tolist():
         compact = text[i].replace(" ", "")
         if MOBILE.fullmatch(compact.replace("-", "")) is not None or LANDLINE.fullmatch(compact) is not None:
@@ -211,10 +215,10 @@ def phone_ok(text: ObjArray) -> BoolArray:
     return out
 
 
-def normalise_phone(text: ObjArray) -> ObjArray:
+def normalise_phone(text: ObjArray, clean: BoolArray | None = None) -> ObjArray:
     """Mobiles as 11 bare digits; landlines kept as written without spaces."""
     out = text.copy()
-    for i in np.flatnonzero(present(text) & ~_clean_mobiles(text)).tolist():
+    for i in np.flatnonzero(present(text) & ~(clean_mobiles(text) if clean is None else clean)).tolist():
         compact = str(text[i]).replace(" ", "")
         digits = compact.replace("-", "")
         out[i] = digits if MOBILE.fullmatch(digits) else compact

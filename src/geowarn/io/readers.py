@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import codecs
 import csv
+import itertools
+import operator
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +40,11 @@ class RawChunk:
     crs: str | None = None
     #: Cell problems the reader itself saw (formula cells): (index in chunk, header, reason, value).
     cell_problems: list[tuple[int, str, str, str]] = field(default_factory=list)
+    #: Data rows in the whole file, when the format tells before the end (GeoJSON, GIS layers).
+    total: int | None = None
+    #: For the first chunk of a file held in memory: the cells of one header in the chunks still to
+    #: come, without building them (the importer looks every code up before validating).
+    peek_rest: Callable[[str], list[Any]] | None = None
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -182,7 +189,7 @@ def read_gis(path: Path) -> Iterator[RawChunk]:
         if col.dtype == object and len(col) and isinstance(col[0], float):
             cols[h] = obj([None if isinstance(v, float) and v != v else v for v in col])
     geoms = shapely.from_wkb(wkb) if wkb is not None else None
-    yield RawChunk(headers, cols, np.arange(1, n + 1, dtype=np.int64), geoms=geoms, crs=meta.get("crs"))
+    yield RawChunk(headers, cols, np.arange(1, n + 1, dtype=np.int64), geoms=geoms, crs=meta.get("crs"), total=n)
 
 
 def _geojson_crs(doc: dict[str, Any]) -> str | None:
@@ -197,6 +204,19 @@ def _geojson_crs(doc: dict[str, Any]) -> str | None:
     if "CRS84" in s.upper():
         return "EPSG:4326"
     return s
+
+
+def _property_columns(props: list[dict[str, Any]], headers: list[str]) -> dict[str, ObjArray]:
+    """One column per header. When every feature has every property (the usual export), one
+    ``itemgetter`` call per feature and a transpose replace a dictionary lookup per cell."""
+    if len(headers) > 1:
+        try:
+            rows = list(map(operator.itemgetter(*headers), props))
+        except KeyError:
+            pass
+        else:
+            return {h: obj(list(col)) for h, col in zip(headers, zip(*rows, strict=True), strict=True)}
+    return {h: obj([p.get(h) for p in props]) for h in headers}
 
 
 def read_geojson(path: Path) -> Iterator[RawChunk]:
@@ -220,7 +240,20 @@ def read_geojson(path: Path) -> Iterator[RawChunk]:
     if len(props) > 1000:
         extra = set().union(*props[1000:]) - seen
         headers.extend(sorted(extra))
-    cols = {h: obj([p.get(h) for p in props]) for h in headers}
+    crs = _geojson_crs(doc)
+    # Chunks, so that validation and writing can overlap; a small first one gets the writer going.
+    bounds = [0, *range(max(1, CHUNK_ROWS // 5), len(feats), CHUNK_ROWS), len(feats)]
+    for lo, hi in itertools.pairwise(bounds):
+        chunk = _geojson_chunk(feats[lo:hi], props[lo:hi], headers)
+        chunk.rows = np.arange(lo + 1, hi + 1, dtype=np.int64)
+        chunk.crs, chunk.total = crs, len(feats)
+        if lo == 0:
+            chunk.peek_rest = lambda header, rest=props[hi:]: [p.get(header) for p in rest]
+        yield chunk
+
+
+def _geojson_chunk(feats: list[Any], props: list[dict[str, Any]], headers: list[str]) -> RawChunk:
+    cols = _property_columns(props, headers)
     for h, col in cols.items():  # nested values (lists, objects) are kept as JSON text
         kinds = set(map(type, col))
         if dict in kinds or list in kinds:
@@ -228,13 +261,16 @@ def read_geojson(path: Path) -> Iterator[RawChunk]:
     gs = [f.get("geometry") for f in feats]
     if all(g is not None and g.get("type") == "Point" for g in gs):
         try:
-            xy = np.asarray([g["coordinates"][:2] for g in gs if g is not None], dtype=np.float64)
-            geoms = shapely.points(xy)
-        except (ValueError, TypeError, KeyError) as exc:
+            coords = [g["coordinates"] for g in gs]
+            xs, ys = [c[0] for c in coords], [c[1] for c in coords]
+            if not all(c.__class__ is list for c in coords) or not {*map(type, xs), *map(type, ys)} <= {int, float}:
+                raise TypeError("coordinates are not arrays of numbers (RFC 7946 3.1.1)")
+            geoms = shapely.points(np.asarray(xs, dtype=np.float64), np.asarray(ys, dtype=np.float64))
+        except (ValueError, TypeError, KeyError, IndexError) as exc:
             raise whole_file("GeoJSON 点坐标格式错误") from exc
     else:
         geoms = obj([shapely.from_geojson(orjson.dumps(g)) if g else None for g in gs])
-    yield RawChunk(headers, cols, np.arange(1, len(feats) + 1, dtype=np.int64), geoms=geoms, crs=_geojson_crs(doc))
+    return RawChunk(headers, cols, np.empty(0, dtype=np.int64), geoms=geoms)
 
 
 Reader = Callable[[Path], Iterator[RawChunk]]

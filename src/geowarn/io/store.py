@@ -22,7 +22,7 @@ from sqlalchemy.engine import Connection
 from geowarn.admin.codes import county_of, parent_of, prefix_range
 from geowarn.admin.models import AdminUnit
 from geowarn.db import utcnow
-from geowarn.db.bulkload import copy_text, deferred_indexes
+from geowarn.db.bulkload import copy_text
 from geowarn.io.validate import Scope
 
 _SQLITE_VARS = 900
@@ -195,7 +195,13 @@ def lookup_existing(conn: Connection, kind: str, codes: list[str]) -> dict[str, 
         return out
     names = [*cols, *(["geom_wkb"] if plan.polygon else [])]
     if conn.dialect.name == "postgresql":
-        res = conn.exec_driver_sql(f"SELECT {sel} FROM {plan.table} WHERE code = ANY(%(codes)s)", {"codes": codes})  # noqa: S608  (identifiers from TablePlan constants; values are bound)
+        # One text of codes split by the server: psycopg quotes a list's strings one by one (0.8 s for 300,000).
+        # A code with a line break cannot be stored (validation refuses control characters): not looked up.
+        lines = "\n".join(c for c in codes if "\n" not in c)
+        res = conn.exec_driver_sql(
+            f"SELECT {sel} FROM {plan.table} WHERE code = ANY(string_to_array(%(codes)s, E'\\n'))",  # noqa: S608  (identifiers from TablePlan constants; values are bound)
+            {"codes": lines},
+        )
         batches = [res.all()]
     else:
         batches = []
@@ -236,33 +242,35 @@ def lookup_ids(conn: Connection, table: str, codes: list[str]) -> dict[str, dict
 # --------------------------------------------------------------------------- persons
 
 
-def upsert_persons(conn: Connection, keys: list[tuple[str, str, str | None]], role: str) -> list[int | None]:
-    """Responsible persons and monitors for sites in units ``keys[i][0]``; the role is added to ``roles``.
+class PersonDirectory:
+    """The persons of an import's counties, read once; matches and creates responsible persons and monitors.
 
     A person is the same person when name and phone agree and their unit is the site's unit, one
     of its parents (a township official answering for a village's site) or one of its children;
     the nearest such unit wins. Without a phone only the same unit matches: names alone are
-    ambiguous. Anyone else is created in the site's unit.
+    ambiguous. Anyone else is created in the site's unit. Persons created by one chunk of a file
+    are found by the next: the directory keeps what it wrote.
     """
-    if not keys:
-        return []
-    units = sorted({k[0] for k in keys})
-    lo, hi = units[0][:6], units[-1][:6] + ":"  # whole counties: parents and children of the units
-    pg = conn.dialect.name == "postgresql"
-    p = "%s" if pg else "?"
-    rows = conn.exec_driver_sql(
-        f"SELECT id, unit_code, name, phone, roles FROM person WHERE unit_code >= {p} AND unit_code < {p}",  # noqa: S608  (identifiers from TablePlan constants; values are bound)
-        (lo, hi),
-    ).all()
-    by_name: dict[tuple[str, str | None], list[tuple[str, int]]] = {}
-    roles_of: dict[int, list[str]] = {}
-    for pid, unit, name, phone, roles in rows:
-        roles_of[pid] = orjson.loads(roles) if isinstance(roles, str) else list(roles or [])
-        by_name.setdefault((name, phone), []).append((unit, pid))
 
-    def match(key: tuple[str, str, str | None]) -> int | None:
+    def __init__(self, conn: Connection, scope_unit: str) -> None:
+        self.conn = conn
+        lo, hi = prefix_range(county_of(scope_unit))  # the scope's counties: its parents and children
+        p = "%s" if conn.dialect.name == "postgresql" else "?"
+        rows = conn.exec_driver_sql(
+            f"SELECT id, unit_code, name, phone, roles FROM person WHERE unit_code >= {p} AND unit_code < {p}",  # noqa: S608  (constant SQL; values are bound)
+            (lo, hi),
+        ).all()
+        self.by_name: dict[tuple[str, str | None], list[tuple[str, int]]] = {}
+        self.roles_of: dict[int, list[str]] = {}
+        for pid, unit, name, phone, roles in rows:
+            self.roles_of[pid] = orjson.loads(roles) if isinstance(roles, str) else list(roles or [])
+            self.by_name.setdefault((name, phone), []).append((unit, pid))
+        #: Set by the importer while it holds the person table exclusively (ids by one ``setval``).
+        self.locked = False
+
+    def _match(self, key: tuple[str, str, str | None]) -> int | None:
         unit, name, phone = key
-        candidates = by_name.get((name, phone), [])
+        candidates = self.by_name.get((name, phone), [])
         if phone is None:
             return next((pid for u, pid in candidates if u == unit), None)
         related = [(u, pid) for u, pid in candidates if unit.startswith(u) or u.startswith(unit)]
@@ -270,29 +278,40 @@ def upsert_persons(conn: Connection, keys: list[tuple[str, str, str | None]], ro
             return None
         return min(related, key=lambda c: (abs(len(c[0]) - len(unit)), len(unit) < len(c[0]), c[1]))[1]
 
-    resolved: dict[tuple[str, str, str | None], int] = {}
-    new: list[tuple[str, str, str | None]] = []
-    for k in dict.fromkeys(keys):
-        pid = match(k)
-        if pid is None:
-            new.append(k)
-        else:
-            resolved[k] = pid
-    now = utcnow()
-    with deferred_indexes(conn, "person", len(new)) as locked:
-        ids = _reserve_ids(conn, "person", len(new), locked=locked)
-        roles_json = orjson.dumps([role]).decode()
-        new_rows = [(i, n, ph, roles_json, u, True) for i, (u, n, ph) in zip(ids, new, strict=True)]
-        _insert(conn, "person", ["id", "name", "phone", "roles", "unit_code", "active"], new_rows, now)
-    resolved.update(zip(new, ids, strict=True))
-    add_role = sorted({pid for pid in resolved.values() if pid in roles_of and role not in roles_of[pid]})
-    if add_role:
-        sql = f"UPDATE person SET roles = {p}, updated_at = {p} WHERE id = {p}"  # noqa: S608  (identifiers from TablePlan constants; values are bound)
-        ts = _ts(conn, now)
-        conn.connection.dbapi_connection.cursor().executemany(  # type: ignore[union-attr]
-            sql, [(orjson.dumps([*roles_of[pid], role]).decode(), ts, pid) for pid in add_role]
-        )
-    return [resolved[k] for k in keys]
+    def resolve(self, keys: list[tuple[str, str, str | None]], role: str) -> list[int | None]:
+        """Person ids for sites in units ``keys[i][0]`` named ``(name, phone)``; ``role`` added to their roles."""
+        if not keys:
+            return []
+        conn = self.conn
+        resolved: dict[tuple[str, str, str | None], int] = {}
+        new: list[tuple[str, str, str | None]] = []
+        for k in dict.fromkeys(keys):
+            pid = self._match(k) if (k[1], k[2]) in self.by_name else None
+            if pid is None:
+                new.append(k)
+            else:
+                resolved[k] = pid
+        now = utcnow()
+        ids = _reserve_ids(conn, "person", len(new), locked=self.locked)
+        n = len(new)
+        units, names, phones = (list(c) for c in zip(*new, strict=True)) if new else ([], [], [])
+        columns = [ids, names, phones, [orjson.dumps([role]).decode()] * n, units, [True] * n]
+        _insert(conn, "person", ["id", "name", "phone", "roles", "unit_code", "active"], columns, now)
+        for (unit, name, phone), pid in zip(new, ids, strict=True):
+            self.by_name.setdefault((name, phone), []).append((unit, pid))
+            self.roles_of[pid] = [role]
+        resolved.update(zip(new, ids, strict=True))
+        add_role = sorted({pid for pid in resolved.values() if role not in self.roles_of[pid]})
+        if add_role:
+            p = "%s" if conn.dialect.name == "postgresql" else "?"
+            sql = f"UPDATE person SET roles = {p}, updated_at = {p} WHERE id = {p}"  # noqa: S608  (constant SQL; values are bound)
+            ts = _ts(conn, now)
+            for pid in add_role:
+                self.roles_of[pid] = [*self.roles_of[pid], role]
+            conn.connection.dbapi_connection.cursor().executemany(  # type: ignore[union-attr]
+                sql, [(orjson.dumps(self.roles_of[pid]).decode(), ts, pid) for pid in add_role]
+            )
+        return list(map(resolved.__getitem__, keys))
 
 
 # --------------------------------------------------------------------------- low-level writes
@@ -336,16 +355,17 @@ def _reserve_ids(conn: Connection, table: str, n: int, *, locked: bool = False) 
     return list(range(start + 1, start + 1 + n))
 
 
-def _insert(conn: Connection, table: str, cols: list[str], rows: list[tuple[Any, ...]], now: dt.datetime) -> None:
-    """Plain bulk insert with created_at/updated_at appended (COPY on PostgreSQL)."""
-    if not rows:
+def _insert(conn: Connection, table: str, cols: list[str], columns: list[list[Any]], now: dt.datetime) -> None:
+    """Plain bulk insert of ``columns`` (one list per name in ``cols``) with created_at/updated_at appended."""
+    n = len(columns[0]) if columns else 0
+    if not n:
         return
     cols = [*cols, "created_at", "updated_at"]
     ts = _ts(conn, now)
+    columns = [*columns, [ts] * n, [ts] * n]
     raw: Any = conn.connection.dbapi_connection
     assert raw is not None
     if conn.dialect.name == "postgresql":
-        columns = [*map(list, zip(*rows, strict=True)), [ts] * len(rows), [ts] * len(rows)]
         with raw.cursor() as cur, cur.copy(f"COPY {table} ({', '.join(cols)}) FROM STDIN") as cp:
             for block in copy_text(columns):
                 cp.write(block)
@@ -353,5 +373,5 @@ def _insert(conn: Connection, table: str, cols: list[str], rows: list[tuple[Any,
         marks = ", ".join("?" * len(cols))
         raw.cursor().executemany(
             f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({marks})",  # noqa: S608  (identifiers from TablePlan constants; values are bound)
-            [(*r, ts, ts) for r in rows],
+            zip(*columns, strict=True),
         )

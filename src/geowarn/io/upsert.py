@@ -20,6 +20,7 @@ from sqlalchemy.engine import Connection
 
 from geowarn.db import utcnow
 from geowarn.db.bulkload import copy_text
+from geowarn.inventory.summary import ADDED_SITE_COLUMNS
 from geowarn.io.store import ALWAYS, PLANS, TablePlan, _reserve_ids, _ts
 
 
@@ -30,9 +31,9 @@ class Outcome:
     unchanged: int = 0
     #: (code, id, {column: [old, new]}) of every updated record
     changes: list[tuple[str, Any, dict[str, list[Any]]]] = field(default_factory=list)
-    #: Sites only: the summary columns of each inserted site as written
+    #: Sites only: the summary's columns of the inserted sites as written
     #: (see :func:`geowarn.inventory.summary.add_sites`); None when which rows were inserted is unknown.
-    inserted_sites: list[tuple[Any, ...]] | None = None
+    inserted_sites: dict[str, list[Any]] | None = None
 
 
 def _pylist(arr: Any) -> list[Any]:
@@ -170,11 +171,9 @@ def upsert(
     # Sites are never deleted, so the codes not found before are the rows inserted, unless another
     # writer inserted one of them meanwhile (PostgreSQL then counts it as updated, not created).
     if kind == "sites" and out.created == len(new_idx):
-        summary_cols = ["unit_code", "township_code", "hazard_type", "scale"]
-        counts = ["threatened_households", "threatened_people", "threatened_property_yuan"]
-        columns = ctx.columns(summary_cols, new_idx, [ctx.status])
-        columns += ctx.columns(["monitoring_mode", *counts], new_idx, [])
-        out.inserted_sites = list(zip(*columns, strict=True)) if new_idx else []
+        names = [c for c in ADDED_SITE_COLUMNS if c != "status"]
+        columns = ctx.columns(names, new_idx, [ctx.status])
+        out.inserted_sites = dict(zip([*names, "status"], columns, strict=True))
     return out
 
 

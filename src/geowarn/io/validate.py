@@ -100,6 +100,8 @@ class Validator:
         self.declared = self.source is not None
         self.seen: dict[str, int] = {}
         self.existing: dict[str, dict[str, Any]] = {}
+        #: The stored records found for the last chunk's codes.
+        self.found: dict[str, dict[str, Any]] = {}
         self.present: set[str] = set(hmap.values())
         self._townships = scope.townships()
         self._villages = scope.villages()
@@ -126,6 +128,7 @@ class Validator:
     def chunk(self, raw: RawChunk) -> Part:
         n = len(raw)
         part = Part(raw.rows, {}, np.zeros(n, dtype=bool), [], {})
+        self.found = {}
         for i, header, reason, value in raw.cell_problems:
             part.bad[i] = True
             part.problems.append(RowProblem(int(raw.rows[i]), header, reason, value[:200]))
@@ -165,8 +168,9 @@ class Validator:
         if f.required:
             self._flag(part, ~P.present(text), name, "必填字段为空", text)
         if f.parse == "phone":
-            self._flag(part, ~P.phone_ok(text), name, "电话号码格式错误（应为 11 位手机号或区号-座机号）", text)
-            text = P.normalise_phone(text)
+            clean = P.clean_mobiles(text)
+            self._flag(part, ~P.phone_ok(text, clean), name, "电话号码格式错误（应为 11 位手机号或区号-座机号）", text)
+            text = P.normalise_phone(text, clean)
         elif f.parse == "id_number":
             text = P.obj([v.upper() if v else v for v in text])
             self._flag(part, ~P.id_number_ok(text), name, "身份证号码校验位错误（GB 11643）", text)
@@ -489,6 +493,7 @@ class Validator:
         if not found and not self.refs:
             return
         self.existing.update(found)
+        self.found = found
         n = len(codes)
         if self.spec.name != "units":
             other = np.fromiter(
