@@ -63,9 +63,15 @@ def _root_unit(db: Any) -> str:
     return unit
 
 
-def _progress() -> Progress:
+def _progress(*, auto_refresh: bool = True) -> Progress:
+    """A progress bar on stderr; ``auto_refresh=False`` starts no refresh thread (call ``refresh``)."""
     return Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        auto_refresh=auto_refresh,
     )
 
 
@@ -322,11 +328,13 @@ def import_(
             raise typer.BadParameter("the mapping file must be a mapping of header to field", param_hint="--mapping")
     if skip_bad and reject_file is None:
         reject_file = file.with_name(file.stem + ".rejected.csv")
-    with _progress() as bar:
+    # No refresh thread: a process with one thread may fork the reader of a large file (io.pipeline).
+    with _progress(auto_refresh=False) as bar:
         task = bar.add_task(f"importing {file.name}", total=None)
 
         def progress(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
+            bar.update(task, completed=done, total=total or None)
+            bar.refresh()
 
         try:
             result = import_file(

@@ -95,3 +95,26 @@ def test_devices_then_history_through_the_cli(demo_db: tuple[str, Path]) -> None
             "SELECT count(*) FROM observation o JOIN sensor s ON s.id = o.sensor_id WHERE s.code = 'CLI-R1.value'"
         ).fetchone()[0]
     assert stored == 6
+
+
+def test_a_large_file_is_read_in_a_forked_process(demo_db: tuple[str, Path], tmp_path: Path) -> None:
+    """The import command starts no thread of its own, so a large file's reader is forked beside the writer."""
+    import shutil
+
+    url, _ = demo_db
+    copy = tmp_path / "demo.db"
+    shutil.copy(url.removeprefix("sqlite:///"), copy)
+    feats = [
+        {
+            "type": "Feature",
+            "geometry": {"type": "Point", "coordinates": [118.9 + 0.001 * i, 26.6 + 0.001 * i]},
+            "properties": {"统一编号": f"BIG{i:03d}", "名称": f"大文件{i}", "灾害类型": "滑坡", "威胁人数": i},
+        }
+        for i in range(12)
+    ]
+    big = tmp_path / "big.geojson"
+    # JSON allows whitespace anywhere between values: 17 MB of it make a file the size of a province's
+    big.write_text(json.dumps({"type": "FeatureCollection", "features": feats}) + " " * (17 << 20), encoding="utf-8")
+    done = geowarn("-v", "import", str(big), db_url=f"sqlite:///{copy}", cwd=tmp_path)
+    assert "12 rows: 12 created" in done.stdout
+    assert "reading in a forked process" in done.stderr

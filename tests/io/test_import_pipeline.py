@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from geowarn.db import Database
 from geowarn.errors import FileRejected
@@ -156,3 +156,28 @@ def test_the_child_failing_is_an_error_not_a_hang(county: Database, tmp_path: Pa
         import_file(county, _write(tmp_path / "a.geojson", [_feature(1, "A")]), scope_unit=COUNTY)
     with county.read() as s:
         assert s.scalar(select(func.count()).select_from(HazardSite)) == 0
+
+
+def test_households_of_a_geojson_file_find_their_sites(county: Database, chunked: Path, tmp_path: Path) -> None:
+    """References are looked up after the reader has ended its read of the imported table."""
+    import_file(county, _write(tmp_path / "s.geojson", [_feature(i, f"S{i:02d}") for i in range(3)]), scope_unit=COUNTY)
+    homes = [
+        {
+            "type": "Feature",
+            "geometry": {"type": "Point", "coordinates": [WEST_BOX[0] + 0.001 * (i + 1), WEST_BOX[1] + 0.01]},
+            "properties": {"户编号": f"H{i:02d}", "户主": f"户主{i}", "人口": 3, "隐患点编号": f"S{i % 3:02d}"},
+        }
+        for i in range(20)
+    ]
+    homes[19]["properties"]["隐患点编号"] = "NOPE"
+    with pytest.raises(FileRejected) as exc:
+        import_file(county, _write(tmp_path / "h.geojson", homes), kind="households", scope_unit=COUNTY)
+    assert [(p.row, p.field) for p in exc.value.problems] == [(20, "隐患点编号")]
+    homes.pop()
+    res = import_file(county, _write(tmp_path / "h.geojson", homes), kind="households", scope_unit=COUNTY)
+    assert res.created == 19
+    with county.read() as s:
+        linked = s.execute(
+            text("SELECT count(*) FROM household h JOIN hazard_site s ON s.id = h.site_id WHERE s.code = 'S01'")
+        ).scalar_one()
+    assert linked == 6

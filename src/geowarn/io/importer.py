@@ -43,8 +43,6 @@ from geowarn.io.validate import Part
 
 __all__ = ["ImportResult", "import_file"]
 
-_REFS = {"households": {"site_code": "hazard_site", "shelter_code": "shelter"}}
-
 
 @dataclass
 class ImportResult:
@@ -347,7 +345,7 @@ def _good_values(part: Part, item: Validated, spec: Any) -> tuple[dict[str, Any]
         present.discard("township_code")
     else:
         present |= {"unit_code", "township_code"}
-    present |= {f + "_id" for f in _REFS.get(spec.name, {}) if f in present}
+    present |= {f + "_id" for f in store.REFS.get(spec.name, {}) if f in present}
     return values, present
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import logging
 import multiprocessing as mp
 import threading
 from collections.abc import Iterator
@@ -35,10 +36,10 @@ from geowarn.io.validate import Lookup, Part, Validator
 
 __all__ = ["FORK_MIN_BYTES", "Validated", "validated"]
 
+log = logging.getLogger(__name__)
+
 #: Files at least this big are read and validated in a forked child (when the process may fork).
 FORK_MIN_BYTES = 16 << 20
-
-_REFS = {"households": {"site_code": "hazard_site", "shelter_code": "shelter"}}
 
 
 @dataclass
@@ -71,8 +72,11 @@ def validated(
 ) -> Iterator[Validated]:
     """The file's validated chunks, from a forked child when that is possible and worth it."""
     args = (path, fmt, spec, scope_unit, source_crs, mapping)
-    if _may_fork() and path.stat().st_size >= FORK_MIN_BYTES:
-        return _forked(db.url, args)
+    if path.stat().st_size >= FORK_MIN_BYTES:
+        if _may_fork():
+            log.info("import of %s: reading in a forked process beside the writer", path.name)
+            return _forked(db.url, args)
+        log.info("import of %s: reading in the writing thread (other threads are running)", path.name)
     return _read_and_validate(db, *args)
 
 
@@ -108,9 +112,9 @@ def _read_and_validate(
             found = _lookup_all(lookup, first, hmap, quoted=fmt in ("csv", "xlsx"))
             lookup = functools.partial(_subset, found)
             session.rollback()
-        refs: dict[str, Lookup] = {
-            fld: functools.partial(store.lookup_ids, conn, table) for fld, table in _REFS.get(spec.name, {}).items()
-        }
+            conn = session.connection()  # a new read, of other tables only (references)
+        references = store.REFS.get(spec.name, {})
+        refs: dict[str, Lookup] = {fld: functools.partial(store.lookup_ids, conn, t) for fld, t in references.items()}
         validator = Validator(
             spec,
             hmap,

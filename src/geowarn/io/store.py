@@ -134,6 +134,9 @@ PLANS: dict[str, TablePlan] = {
     ),
 }
 
+#: Fields of a kind that name another record by code → the table looked up (a household's site and shelter).
+REFS: dict[str, dict[str, str]] = {"households": {"site_code": "hazard_site", "shelter_code": "shelter"}}
+
 #: Value keys that are always written (derived from required or computed values).
 ALWAYS = frozenset({"code", "lon", "lat", "extra", "level", "parent_code"})
 
