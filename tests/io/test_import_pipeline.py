@@ -181,3 +181,28 @@ def test_households_of_a_geojson_file_find_their_sites(county: Database, chunked
             text("SELECT count(*) FROM household h JOIN hazard_site s ON s.id = h.site_id WHERE s.code = 'S01'")
         ).scalar_one()
     assert linked == 6
+
+
+def test_a_failing_writer_stops_the_reader(county: Database, chunked: Path, tmp_path: Path, monkeypatch) -> None:
+    """The writer fails on its second chunk: the error is the caller's, nothing is kept, no reader is left."""
+    import multiprocessing
+
+    from geowarn.io import importer
+
+    real = importer.upsert
+    calls: list[int] = []
+
+    def fails_second(*a: Any, **k: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 2:
+            raise OSError("disk full")
+        return real(*a, **k)
+
+    monkeypatch.setattr(importer, "upsert", fails_second)
+    with pytest.raises(OSError, match="disk full"):
+        import_file(
+            county, _write(tmp_path / "a.geojson", [_feature(i, f"S{i:02d}") for i in range(30)]), scope_unit=COUNTY
+        )
+    assert multiprocessing.active_children() == []
+    with county.read() as s:
+        assert s.scalar(select(func.count()).select_from(HazardSite)) == 0

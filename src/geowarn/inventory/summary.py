@@ -67,7 +67,7 @@ from geowarn.db import Base
 from geowarn.inventory.models import HazardSite
 
 __all__ = [
-    "ADDED_SITE_COLUMNS",
+    "SITE_COLUMNS",
     "SUMMARY_KEYS",
     "RegisterSummary",
     "add_sites",
@@ -79,8 +79,9 @@ __all__ = [
 
 #: Longest scope that the summary answers: a township (nine digits).
 TOWNSHIP_DIGITS = 9
-#: Site columns whose change moves a site between cells or changes a cell's sums.
-_TRACKED = (
+#: Site columns whose change moves a site between cells or changes a cell's sums (and the
+#: columns :func:`add_sites` takes).
+SITE_COLUMNS = (
     "unit_code",
     "township_code",
     "hazard_type",
@@ -221,24 +222,10 @@ def refresh_townships(conn: Connection, townships: Iterable[str]) -> None:
         conn.execute(insert(RegisterSummary).from_select(cols, summary_select(where)), {"k": part})
 
 
-#: The columns :func:`add_sites` takes, as ``hazard_site`` names them.
-ADDED_SITE_COLUMNS = (
-    "unit_code",
-    "township_code",
-    "hazard_type",
-    "scale",
-    "status",
-    "monitoring_mode",
-    "threatened_households",
-    "threatened_people",
-    "threatened_property_yuan",
-)
-
-
 def add_sites(conn: Connection, sites: Mapping[str, Sequence[Any]]) -> None:
     """Add sites inserted in this transaction to their cells, in the caller's transaction.
 
-    ``sites`` holds the :data:`ADDED_SITE_COLUMNS` of the sites, exactly as written. Only for sites
+    ``sites`` holds the :data:`SITE_COLUMNS` of the sites, exactly as written. Only for sites
     the summary does not count yet: new rows, in townships that are not also refreshed.
     """
     scopes = [u[:TOWNSHIP_DIGITS] for u in sites["unit_code"]]
@@ -326,7 +313,7 @@ def touched_townships(session: Session) -> set[str]:
         if not isinstance(obj, HazardSite):
             continue
         state = inspect(obj)
-        if any(state.attrs[k].history.has_changes() for k in _TRACKED):
+        if any(state.attrs[k].history.has_changes() for k in SITE_COLUMNS):
             keys |= _scopes(obj)
     return keys
 

@@ -161,6 +161,8 @@ def _import(
             meta["sha256"] = digest.result()
             exc.extra["batch_id"] = _record_rejected(db, actor, meta, exc.problems, {}, 0)
         raise
+    finally:
+        chunks.close()  # a forked reader is stopped and reaped now, whatever happened
 
 
 class _HashInThread:

@@ -21,7 +21,7 @@ import itertools
 import logging
 import multiprocessing as mp
 import threading
-from collections.abc import Iterator
+from collections.abc import Generator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -69,8 +69,11 @@ def validated(
     scope_unit: str,
     source_crs: str | None,
     mapping: dict[str, str] | None,
-) -> Iterator[Validated]:
-    """The file's validated chunks, from a forked child when that is possible and worth it."""
+) -> Generator[Validated, None, None]:
+    """The file's validated chunks, from a forked child when that is possible and worth it.
+
+    Close the generator when done with it (``close()``): that stops and reaps a forked reader.
+    """
     args = (path, fmt, spec, scope_unit, source_crs, mapping)
     if path.stat().st_size >= FORK_MIN_BYTES:
         if _may_fork():
@@ -92,7 +95,7 @@ def _read_and_validate(
     scope_unit: str,
     source_crs: str | None,
     mapping: dict[str, str] | None,
-) -> Iterator[Validated]:
+) -> Generator[Validated, None, None]:
     with db.read() as session:
         conn = session.connection()
         scope = store.load_scope(conn, scope_unit)
@@ -155,7 +158,7 @@ def _subset(found: dict[str, dict[str, Any]], codes: list[str]) -> dict[str, dic
     return {c: found[c] for c in codes if c in found}
 
 
-def _forked(url: str, args: tuple[Any, ...]) -> Iterator[Validated]:
+def _forked(url: str, args: tuple[Any, ...]) -> Generator[Validated, None, None]:
     ctx = mp.get_context("fork")
     receiver, sender = ctx.Pipe(duplex=False)
     child = ctx.Process(target=_child, args=(sender, url, args), daemon=True, name="geowarn-import-reader")

@@ -20,7 +20,7 @@ from sqlalchemy.engine import Connection
 
 from geowarn.db import utcnow
 from geowarn.db.bulkload import copy_text
-from geowarn.inventory.summary import ADDED_SITE_COLUMNS
+from geowarn.inventory.summary import SITE_COLUMNS
 from geowarn.io.store import ALWAYS, PLANS, TablePlan, _reserve_ids, _ts
 
 
@@ -171,7 +171,7 @@ def upsert(
     # Sites are never deleted, so the codes not found before are the rows inserted, unless another
     # writer inserted one of them meanwhile (PostgreSQL then counts it as updated, not created).
     if kind == "sites" and out.created == len(new_idx):
-        names = [c for c in ADDED_SITE_COLUMNS if c != "status"]
+        names = [c for c in SITE_COLUMNS if c != "status"]
         columns = ctx.columns(names, new_idx, [ctx.status])
         out.inserted_sites = dict(zip([*names, "status"], columns, strict=True))
     return out
