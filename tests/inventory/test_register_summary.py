@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import delete, select, text
+from sqlalchemy import delete, func, select, text
 from sqlalchemy.orm import load_only
 from typer.testing import CliRunner
 
@@ -27,7 +27,16 @@ from geowarn.inventory.domain import SiteStatus
 from geowarn.inventory.models import HazardSite, SiteStatusChange
 from geowarn.inventory.service import set_site_location, transition_site_status
 from geowarn.inventory.stats import compute_stats
-from geowarn.inventory.summary import SUMMARY_KEYS, RegisterSummary, rebuild_summary, summary_select
+from geowarn.inventory.summary import (
+    SITE_COLUMNS,
+    SUMMARY_KEYS,
+    RegisterSummary,
+    add_sites,
+    lock_counties,
+    rebuild_summary,
+    refresh_townships,
+    summary_select,
+)
 from geowarn.io.importer import import_file
 
 COUNTY = "350922"
@@ -286,6 +295,48 @@ def test_concurrent_writers_of_one_township(db: Database) -> None:
     worker.join(10)
     assert not errors
     assert_summary_exact(db)
+
+
+def test_two_imports_refreshing_and_adding_in_many_counties(db: Database) -> None:
+    """Each refreshes one township, then adds sites in 60 counties (which takes the exclusive lock of
+    many counties). The second starts while the first is between the two steps. Locking all their
+    counties first, as the importer does, makes the second wait: without it, they deadlocked."""
+    if db.backend != "postgresql":  # SQLite has a single writer
+        return
+    many = [f"{35 + i // 90:02d}{i % 90:02d}01100" for i in range(60)]
+    sites: dict[str, list[Any]] = {c: [] for c in SITE_COLUMNS}
+    for unit in many:
+        row = (unit, unit[:9], "landslide", "small", "registered", "community", 1, 1, 1)
+        for c, v in zip(SITE_COLUMNS, row, strict=True):
+            sites[c].append(v)
+    errors: list[BaseException] = []
+    first_refreshed, second_refreshed = threading.Event(), threading.Event()
+
+    def one(town: str, first: bool) -> None:
+        try:
+            with db.write("t") as s:
+                conn = s.connection()
+                lock_counties(conn, [town, *sites["unit_code"]])
+                refresh_townships(conn, [town])
+                if first:
+                    first_refreshed.set()
+                    second_refreshed.wait(1.0)  # the other may run up to here meanwhile (it cannot)
+                else:
+                    second_refreshed.set()
+                add_sites(conn, sites)
+        except BaseException as exc:
+            errors.append(exc)
+
+    a = threading.Thread(target=one, args=(EAST, True))
+    a.start()
+    first_refreshed.wait(10)
+    b = threading.Thread(target=one, args=("350981100", False))
+    b.start()
+    a.join(30)
+    b.join(30)
+    assert not errors
+    with db.read() as s:
+        assert s.scalar(select(func.sum(RegisterSummary.sites))) == 120
 
 
 _EDIT = st.tuples(

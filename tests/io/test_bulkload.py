@@ -6,6 +6,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import random
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +20,9 @@ from sqlalchemy.exc import IntegrityError
 from geowarn.db import Database, bulkload
 from geowarn.inventory.models import HazardSite, Person
 from geowarn.inventory.summary import SUMMARY_KEYS, RegisterSummary, summary_select
-from geowarn.io import importer, store
+from geowarn.io import importer, pipeline, readers, store
 from geowarn.io.importer import import_file
-from tests.io.ioworld import COUNTY, EAST_BOX, WEST_BOX
+from tests.io.ioworld import COUNTY, EAST_BOX, HEADER, WEST_BOX, write_csv
 
 
 def _geojson(path: Path, codes: list[str], *, people: int = 3) -> Path:
@@ -206,3 +208,162 @@ def test_copy_text_round_trip(db: Database) -> None:
             cur.execute("DROP TABLE t")
     expected = [(r[0], r[1], r[2], r[3], r[4], r[5], None if r[6] is None else orjson.loads(r[6]), r[7]) for r in rows]
     assert back == expected
+
+
+class _Watchdog:
+    """After ``seconds``, any statement still waiting for a lock is cancelled and recorded in ``seen``.
+
+    A load that waits on its own reader would otherwise hang the test run instead of failing it.
+    Use it as a context manager: leaving it stops the watch.
+    """
+
+    def __init__(self, db: Database, seconds: float) -> None:
+        self.url = db.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        self.seconds = seconds
+        self.seen: list[Any] = []
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        if self.done.wait(self.seconds):
+            return
+        with psycopg.connect(self.url, autocommit=True) as c:
+            rows = c.execute(
+                "SELECT l.pid, l.relation::regclass::text, l.mode FROM pg_locks l "
+                "WHERE l.relation IS NOT NULL AND NOT l.granted"
+            ).fetchall()
+            self.seen.extend(rows)
+            for pid, *_ in rows:
+                c.execute("SELECT pg_cancel_backend(%s)", (pid,))
+
+    def __enter__(self) -> _Watchdog:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_exc: Any) -> None:
+        self.done.set()
+        self.thread.join()
+
+
+@pytest.mark.parametrize("forked", [False, True])
+def test_households_with_references_load_in_bulk(
+    county: Database, bulk: list[str], tmp_path: Path, monkeypatch, forked: bool
+) -> None:
+    """The reader looks the sites up before the writer locks: no wait on the foreign keys to them."""
+    _pg_only(county)
+    monkeypatch.setattr(pipeline, "FORK_MIN_BYTES", 0 if forked else 1 << 62)
+    monkeypatch.setattr(readers, "CHUNK_ROWS", 100)
+    import_file(county, _geojson(tmp_path / "s.geojson", ["S00", "S01", "S02"]), scope_unit=COUNTY)
+    homes = [
+        {
+            "type": "Feature",
+            "geometry": {"type": "Point", "coordinates": [WEST_BOX[0] + 0.00001 * (i + 1), WEST_BOX[1] + 0.01]},
+            "properties": {"户编号": f"H{i:04d}", "户主": f"户主{i}", "人口": 3, "隐患点编号": f"S0{i % 3}"},
+        }
+        for i in range(1000)
+    ]
+    path = tmp_path / "h.geojson"
+    path.write_bytes(orjson.dumps({"type": "FeatureCollection", "features": homes}))
+    bulk.clear()
+    with _Watchdog(county, 20) as watch:
+        res = import_file(county, path, kind="households", scope_unit=COUNTY)
+    assert not watch.seen and res.created == 1000
+    assert bulk == ["household"]
+    with county.read() as s:
+        assert s.scalar(text("SELECT count(*) FROM household WHERE site_id IS NOT NULL")) == 1000
+
+
+def test_a_reader_of_a_referenced_table_means_row_by_row(
+    county: Database, bulk: list[str], tmp_path: Path, monkeypatch
+) -> None:
+    """Dropping a foreign key locks the table it names: that wait is bounded too."""
+    _pg_only(county)
+    monkeypatch.setattr(bulkload, "LOCK_WAIT_S", 0.3)
+    url = county.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(url) as reader, _Watchdog(county, 20) as watch:
+        reader.execute("SELECT count(*) FROM person").fetchone()  # ACCESS SHARE on person until rollback
+        res = import_file(county, _geojson(tmp_path / "a.geojson", ["A", "B", "C"]), scope_unit=COUNTY)
+        reader.rollback()
+    assert not watch.seen and res.created == 3
+    assert bulk == []
+    _summary_exact(county)
+
+
+def test_no_rebuild_without_new_rows(county: Database, bulk: list[str], tmp_path: Path) -> None:
+    codes = [f"S{i:03d}" for i in range(40)]
+    import_file(county, _geojson(tmp_path / "a.geojson", codes), scope_unit=COUNTY)
+    bulk.clear()
+    res = import_file(county, _geojson(tmp_path / "b.geojson", codes), scope_unit=COUNTY)
+    assert (res.created, res.unchanged) == (0, 40)
+    assert bulk == []
+
+
+def test_a_streamed_csv_locks_nothing_on_postgresql(county: Database, bulk: list[str], tmp_path: Path) -> None:
+    """Its lookups go on while it writes, so on PostgreSQL neither the sites nor the persons are locked."""
+    lines = [HEADER] + [
+        f"C{i},点{i},滑坡,118.65,26.55,城西街道,1,2,1.5,林一,13900000001,监测{i},1370000{i:04d}" for i in range(20)
+    ]
+    res = import_file(county, write_csv(tmp_path / "a.csv", lines), scope_unit=COUNTY)
+    assert res.created == 20
+    assert bulk == ([] if county.engine.dialect.name == "postgresql" else ["hazard_site", "person"])
+
+
+def test_awkward_text_survives_a_bulk_copy(county: Database, bulk: list[str], tmp_path: Path) -> None:
+    """COPY's own markers and escapes as data: stored as given, and a re-import finds nothing changed."""
+    weird = ["\\N", "a\\tb", "line1\nline2", "\\.", "x\\\\y", "", "ends with \\", "汉字\\N"]
+    feats = [
+        {
+            "type": "Feature",
+            "geometry": {"type": "Point", "coordinates": [WEST_BOX[0] + 0.001 * (i + 1), WEST_BOX[1] + 0.01]},
+            "properties": {
+                "统一编号": f"W{i}",
+                "名称": f"n{w}".replace("\n", " "),
+                "灾害类型": "滑坡",
+                "备注": w or None,
+                "自定义": w or None,
+            },
+        }
+        for i, w in enumerate(weird)
+    ]
+    path = tmp_path / "w.geojson"
+    path.write_bytes(orjson.dumps({"type": "FeatureCollection", "features": feats}))
+    res = import_file(county, path, scope_unit=COUNTY)
+    assert res.created == len(weird) and "hazard_site" in bulk
+    with county.read() as s:
+        rows = s.execute(select(HazardSite.code, HazardSite.name, HazardSite.remarks, HazardSite.extra))
+        got = {c: (n, r, e) for c, n, r, e in rows}
+    for i, w in enumerate(weird):
+        assert got[f"W{i}"] == (f"n{w}".replace("\n", " "), w or None, {"自定义": w} if w else {})
+    res = import_file(county, path, scope_unit=COUNTY)
+    assert (res.created, res.updated, res.unchanged) == (0, 0, len(weird))
+
+
+@pytest.mark.parametrize("seed", range(2))
+@pytest.mark.parametrize("forked", [False, True])
+def test_random_rounds_keep_the_summary_exact(
+    county: Database, bulk: list[str], tmp_path: Path, monkeypatch, seed: int, forked: bool
+) -> None:
+    """Rounds of partly overlapping files (moves, new types, bad rows skipped), in chunks, in bulk mode."""
+    monkeypatch.setattr(readers, "CHUNK_ROWS", 7)
+    monkeypatch.setattr(pipeline, "FORK_MIN_BYTES", 0 if forked else 1 << 62)
+    rnd = random.Random(seed)
+    for round_ in range(4):
+        feats = []
+        for i in rnd.sample(range(60), 35):
+            box = EAST_BOX if rnd.random() < 0.5 else WEST_BOX
+            props: dict[str, Any] = {
+                "统一编号": f"R{i:02d}",
+                "名称": f"点{i}",
+                "灾害类型": rnd.choice(["滑坡", "崩塌", "泥石流"]),
+                "威胁人数": rnd.randint(0, 9) if rnd.random() > 0.05 else -1,  # now and then a bad row
+                "威胁户数": rnd.randint(0, 3),
+            }
+            if rnd.random() < 0.3:
+                props["规模等级"] = rnd.choice(["小型", "中型"])
+            point = [box[0] + 0.01 + 0.001 * i, box[1] + 0.01]
+            feats.append({"type": "Feature", "geometry": {"type": "Point", "coordinates": point}, "properties": props})
+        path = tmp_path / f"r{round_}.geojson"
+        path.write_bytes(orjson.dumps({"type": "FeatureCollection", "features": feats}))
+        res = import_file(county, path, scope_unit=COUNTY, skip_bad=True)
+        assert res.created + res.updated + res.unchanged + res.rejected == res.total == 35
+        _summary_exact(county)

@@ -206,3 +206,11 @@ def test_a_failing_writer_stops_the_reader(county: Database, chunked: Path, tmp_
     assert multiprocessing.active_children() == []
     with county.read() as s:
         assert s.scalar(select(func.count()).select_from(HazardSite)) == 0
+
+
+def test_a_missing_file_is_refused_and_recorded(county: Database, chunked: Path, tmp_path: Path) -> None:
+    with pytest.raises(FileRejected) as exc:
+        import_file(county, tmp_path / "nowhere.geojson", scope_unit=COUNTY)
+    assert exc.value.problems[0].row == 0
+    with county.read() as s:
+        assert s.scalars(select(ImportBatch.status)).one() == "rejected"

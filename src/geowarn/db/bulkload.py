@@ -10,9 +10,10 @@ inside the caller's transaction, yields, then re-creates them exactly as the dat
 (their definitions are read back from the catalogue, not from the models). It only does so when the
 load is large (:data:`MIN_ROWS`) and at least as big as the table, where a rebuild wins.
 
-On PostgreSQL the drop needs an ``ACCESS EXCLUSIVE`` lock: readers of the table wait until the
-load commits (a few seconds for a national import). If the lock is not granted within
-:data:`LOCK_WAIT_S` (a long report is reading), the load goes row by row instead. SQLite readers see
+On PostgreSQL the drop needs an ``ACCESS EXCLUSIVE`` lock on the table and on the tables its
+foreign keys name: their readers wait until the load commits (a few seconds for a national
+import). If a lock is not granted within :data:`LOCK_WAIT_S` (a long report is reading), nothing is
+dropped and the load goes row by row instead. SQLite readers see
 the last committed state throughout (WAL), so there nothing waits.
 """
 
@@ -73,20 +74,12 @@ def deferred_indexes(conn: Connection, table: str, new_rows: int) -> Iterator[bo
 
 
 def _drop_pg(conn: Connection, table: str) -> list[str] | None:
-    """Drop the secondary indexes and foreign keys; the statements that restore them (None: not locked)."""
+    """Drop the secondary indexes and foreign keys; the statements that restore them (None: not locked).
+
+    Dropping a foreign key also locks the table it points to, so every lock is taken under
+    :data:`LOCK_WAIT_S`: if one of them is not granted in time, nothing is dropped.
+    """
     old = conn.exec_driver_sql("SELECT current_setting('lock_timeout')").scalar_one()
-    conn.exec_driver_sql("SAVEPOINT geowarn_bulk_lock")
-    conn.exec_driver_sql("SELECT set_config('lock_timeout', %s, true)", (f"{int(LOCK_WAIT_S * 1000)}ms",))
-    try:
-        conn.exec_driver_sql(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")
-    except DBAPIError as exc:  # lock_timeout (SQLSTATE 55P03): someone reads the table; load row by row
-        if getattr(exc.orig, "sqlstate", None) != "55P03":
-            raise
-        conn.exec_driver_sql("ROLLBACK TO SAVEPOINT geowarn_bulk_lock")
-        conn.exec_driver_sql("SELECT set_config('lock_timeout', %s, true)", (old,))
-        return None
-    conn.exec_driver_sql("RELEASE SAVEPOINT geowarn_bulk_lock")
-    conn.exec_driver_sql("SELECT set_config('lock_timeout', %s, true)", (old,))
     indexes = conn.exec_driver_sql(
         "SELECT quote_ident(c.relname), pg_get_indexdef(i.indexrelid) FROM pg_index i "
         "JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = %s::regclass "
@@ -98,10 +91,22 @@ def _drop_pg(conn: Connection, table: str) -> list[str] | None:
         "WHERE conrelid = %s::regclass AND contype = 'f' ORDER BY conname",
         (table,),
     ).all()
-    for name, _ in fkeys:
-        conn.exec_driver_sql(f"ALTER TABLE {table} DROP CONSTRAINT {name}")
-    for name, _ in indexes:
-        conn.exec_driver_sql(f"DROP INDEX {name}")
+    conn.exec_driver_sql("SAVEPOINT geowarn_bulk_lock")
+    conn.exec_driver_sql("SELECT set_config('lock_timeout', %s, true)", (f"{int(LOCK_WAIT_S * 1000)}ms",))
+    try:
+        conn.exec_driver_sql(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")
+        for name, _ in fkeys:
+            conn.exec_driver_sql(f"ALTER TABLE {table} DROP CONSTRAINT {name}")
+        for name, _ in indexes:
+            conn.exec_driver_sql(f"DROP INDEX {name}")
+    except DBAPIError as exc:  # lock_timeout (SQLSTATE 55P03): someone reads a table; load row by row
+        if getattr(exc.orig, "sqlstate", None) != "55P03":
+            raise
+        conn.exec_driver_sql("ROLLBACK TO SAVEPOINT geowarn_bulk_lock")
+        conn.exec_driver_sql("SELECT set_config('lock_timeout', %s, true)", (old,))
+        return None
+    conn.exec_driver_sql("RELEASE SAVEPOINT geowarn_bulk_lock")
+    conn.exec_driver_sql("SELECT set_config('lock_timeout', %s, true)", (old,))
     return [d for _, d in indexes] + [f"ALTER TABLE {table} ADD CONSTRAINT {n} {d}" for n, d in fkeys]
 
 

@@ -71,6 +71,7 @@ __all__ = [
     "SUMMARY_KEYS",
     "RegisterSummary",
     "add_sites",
+    "lock_counties",
     "rebuild_summary",
     "refresh_townships",
     "summary_select",
@@ -184,6 +185,17 @@ def _lock(conn: Connection, counties: Sequence[str] | None) -> None:
     conn.execute(text("SELECT pg_advisory_xact_lock_shared(:ns, 0)"), {"ns": _LOCK_NS})
     for county in counties:
         conn.execute(text("SELECT pg_advisory_xact_lock(:ns, hashtext(:c))"), {"ns": _LOCK_NS, "c": county})
+
+
+def lock_counties(conn: Connection, units: Iterable[str]) -> None:
+    """Take, for this transaction, the summary locks a refresh or an addition of these units' sites takes.
+
+    A writer that will refresh some townships and add to others calls this first with all their
+    units: the later calls then hold their locks already, and none is upgraded mid-transaction.
+    """
+    counties = sorted({u[:6] for u in units if u})
+    if counties:
+        _lock(conn, counties if len(counties) <= _MANY else None)
 
 
 def _site_ranges(keys: Sequence[str]) -> ColumnElement[bool] | None:

@@ -31,7 +31,7 @@ from geowarn.auth.masking import SENSITIVE_FIELDS
 from geowarn.db import Database, utcnow
 from geowarn.db.bulkload import deferred_indexes
 from geowarn.errors import FileRejected, InvalidInput, RowProblem
-from geowarn.inventory.summary import TOWNSHIP_DIGITS, add_sites, refresh_townships
+from geowarn.inventory.summary import TOWNSHIP_DIGITS, add_sites, lock_counties, refresh_townships
 from geowarn.io import store
 from geowarn.io.models import ImportBatch, ImportRejection
 from geowarn.io.parsers import neutralise_formula
@@ -249,14 +249,18 @@ def _write(
                     if t.problems and not skip_bad:
                         continue  # the file will be refused: read on, to report every problem
                     if locked is None:  # the table first, then the persons (the order site writers take them in)
-                        expected = max(item.total or 0, len(part.rows))
+                        if item.total is not None and item.known is not None:
+                            expected = item.total - item.known  # new codes in the whole file
+                        else:
+                            expected = len(part.rows) - len(item.existing)  # in the first chunk
                         # On PostgreSQL the reader's lookups would wait for the lock: only once it is done reading.
                         table_free = item.reads_done or conn.dialect.name != "postgresql"
                         table = store.PLANS[kind].table
                         locked = table_free and deferred.enter_context(deferred_indexes(conn, table, expected))
                         if kind == "sites":
                             persons = store.PersonDirectory(conn, scope_unit)
-                            persons.locked = deferred.enter_context(deferred_indexes(conn, "person", expected))
+                            if locked:  # a first load: its persons are as many again
+                                persons.locked = deferred.enter_context(deferred_indexes(conn, "person", expected))
                     values, present = _good_values(part, item, spec)
                     if not len(values["code"]):
                         continue
@@ -380,6 +384,10 @@ def _update_summary(conn: Any, t: _Totals) -> None:
     """Townships with updated sites (old and new) are recomputed; inserted sites elsewhere are added."""
     existing = t.existing
     changed = {code for code, _, _ in t.outcome.changes}
+    # Both steps below lock the counties they touch: lock all of them first, in one mode, so that no
+    # step upgrades a lock this transaction holds (two imports would deadlock on the upgrade).
+    units = [*(r["unit_code"] for r in existing.values()), *t.towns]
+    lock_counties(conn, units)
     if t.inserted is None:  # which rows were inserted is not known: recompute every township touched
         refresh_townships(conn, [*(r["unit_code"] for r in existing.values()), *t.towns])
         return

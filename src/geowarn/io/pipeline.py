@@ -59,6 +59,8 @@ class Validated:
     total: int | None
     #: The reader is done with the database (it looked every code up at once): the writer may lock tables.
     reads_done: bool = False
+    #: With ``reads_done``: how many of the file's codes are stored already.
+    known: int | None = None
 
 
 def validated(
@@ -75,7 +77,7 @@ def validated(
     Close the generator when done with it (``close()``): that stops and reaps a forked reader.
     """
     args = (path, fmt, spec, scope_unit, source_crs, mapping)
-    if path.stat().st_size >= FORK_MIN_BYTES:
+    if path.is_file() and path.stat().st_size >= FORK_MIN_BYTES:
         if _may_fork():
             log.info("import of %s: reading in a forked process beside the writer", path.name)
             return _forked(db.url, args)
@@ -108,16 +110,22 @@ def _read_and_validate(
         except ValueError as exc:
             raise whole_file("字段映射无效", str(exc)) from exc
         lookup: Lookup = functools.partial(store.lookup_existing, conn, spec.name)
-        whole = first.total is not None
-        if whole:
-            # The file is in memory already: look all its codes up now and end the read, so that this
-            # connection holds no lock the writer's exclusive one would wait for (see bulkload).
-            found = _lookup_all(lookup, first, hmap, quoted=fmt in ("csv", "xlsx"))
-            lookup = functools.partial(_subset, found)
-            session.rollback()
-            conn = session.connection()  # a new read, of other tables only (references)
         references = store.REFS.get(spec.name, {})
         refs: dict[str, Lookup] = {fld: functools.partial(store.lookup_ids, conn, t) for fld, t in references.items()}
+        whole = first.total is not None
+        known: int | None = None
+        if whole:
+            # The file is in memory already: look all its codes (and references) up now and end the
+            # read, so that this connection holds no lock the writer's exclusive ones would wait for.
+            quoted = fmt in ("csv", "xlsx")
+            found = _lookup_all(lookup, first, hmap, "code", quoted=quoted)
+            known = len(found)
+            lookup = functools.partial(_subset, found)
+            refs = {
+                fld: functools.partial(_subset, _lookup_all(ref, first, hmap, fld, quoted=quoted))
+                for fld, ref in refs.items()
+            }
+            session.rollback()
         validator = Validator(
             spec,
             hmap,
@@ -137,12 +145,13 @@ def _read_and_validate(
                 validator.source.name if validator.source else source_crs,
                 chunk.total,
                 whole,
+                known,
             )
 
 
-def _lookup_all(lookup: Lookup, first: RawChunk, hmap: dict[str, str], *, quoted: bool) -> dict[str, Any]:
-    """Stored records of every code in the file, as the validator will read the codes."""
-    header = next((h for h, f in hmap.items() if f == "code"), None)
+def _lookup_all(lookup: Lookup, first: RawChunk, hmap: dict[str, str], field: str, *, quoted: bool) -> dict[str, Any]:
+    """Stored records of every code the file gives in ``field``, as the validator will read them."""
+    header = next((h for h, f in hmap.items() if f == field), None)
     if header is None or header not in first.columns:
         return {}
     cells = list(first.columns[header])
