@@ -19,7 +19,7 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 from sqlalchemy import insert, update
@@ -273,7 +273,7 @@ def _write(
             meta["source_crs"] = t.source_crs
             _finish(session, batch_id, meta, spec, scope_unit, t)
     except _Refused:
-        return _refuse(db, actor, meta, digest, t)
+        _refuse(db, actor, meta, digest, t)
     if progress:
         progress(t.total, t.total)
     problems = sorted(t.problems, key=lambda p: (p.row, p.field))
@@ -326,7 +326,7 @@ def _finish(session: Session, batch_id: int, meta: dict[str, Any], spec: Any, sc
     _audit_changes(session, spec.table, t.outcome, batch_id)
 
 
-def _refuse(db: Database, actor: Any, meta: dict[str, Any], digest: _HashInThread, t: _Totals) -> ImportResult:
+def _refuse(db: Database, actor: Any, meta: dict[str, Any], digest: _HashInThread, t: _Totals) -> NoReturn:
     """Row problems without ``skip_bad``: nothing was kept; the batch and its problems are recorded."""
     meta["sha256"] = digest.result()
     meta["source_crs"] = t.source_crs
