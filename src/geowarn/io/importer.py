@@ -35,7 +35,7 @@ from geowarn.inventory.summary import TOWNSHIP_DIGITS, add_sites, lock_counties,
 from geowarn.io import store
 from geowarn.io.models import ImportBatch, ImportRejection
 from geowarn.io.parsers import neutralise_formula
-from geowarn.io.pipeline import Validated, validated
+from geowarn.io.pipeline import Source, Validated, validated
 from geowarn.io.readers import detect_format
 from geowarn.io.schema import kind_spec
 from geowarn.io.upsert import Outcome, upsert
@@ -146,7 +146,7 @@ def _import(
     try:
         fmt = detect_format(path)
         meta["file_format"] = fmt
-        chunks = validated(db, path, fmt, spec, scope_unit, source_crs, mapping)
+        chunks = validated(db, Source(path, fmt, spec, scope_unit, source_crs, mapping))
         first = next(chunks)  # the reading process, if any, is forked before the hashing thread starts
     except FileRejected as exc:
         meta["sha256"] = _sha256(path)

@@ -34,7 +34,7 @@ from geowarn.io.readers import RawChunk, read_chunks, whole_file
 from geowarn.io.schema import KindSpec, header_map
 from geowarn.io.validate import Lookup, Part, Validator
 
-__all__ = ["FORK_MIN_BYTES", "Validated", "validated"]
+__all__ = ["FORK_MIN_BYTES", "Source", "Validated", "validated"]
 
 log = logging.getLogger(__name__)
 
@@ -63,50 +63,47 @@ class Validated:
     known: int | None = None
 
 
-def validated(
-    db: Database,
-    path: Path,
-    fmt: str,
-    spec: KindSpec,
-    scope_unit: str,
-    source_crs: str | None,
-    mapping: dict[str, str] | None,
-) -> Generator[Validated, None, None]:
+@dataclass(frozen=True)
+class Source:
+    """What to read: the file, its format and kind, and what the user said about it."""
+
+    path: Path
+    fmt: str
+    spec: KindSpec
+    scope_unit: str
+    source_crs: str | None = None
+    mapping: dict[str, str] | None = None
+
+
+def validated(db: Database, src: Source) -> Generator[Validated, None, None]:
     """The file's validated chunks, from a forked child when that is possible and worth it.
 
     Close the generator when done with it (``close()``): that stops and reaps a forked reader.
     """
-    args = (path, fmt, spec, scope_unit, source_crs, mapping)
+    path = src.path
     if path.is_file() and path.stat().st_size >= FORK_MIN_BYTES:
         if _may_fork():
             log.info("import of %s: reading in a forked process beside the writer", path.name)
-            return _forked(db.url, args)
+            return _forked(db.url, src)
         log.info("import of %s: reading in the writing thread (other threads are running)", path.name)
-    return _read_and_validate(db, *args)
+    return _read_and_validate(db, src)
 
 
 def _may_fork() -> bool:
     return "fork" in mp.get_all_start_methods() and threading.active_count() == 1
 
 
-def _read_and_validate(
-    db: Database,
-    path: Path,
-    fmt: str,
-    spec: KindSpec,
-    scope_unit: str,
-    source_crs: str | None,
-    mapping: dict[str, str] | None,
-) -> Generator[Validated, None, None]:
+def _read_and_validate(db: Database, src: Source) -> Generator[Validated, None, None]:
+    spec, fmt, quoted = src.spec, src.fmt, src.fmt in ("csv", "xlsx")
     with db.read() as session:
         conn = session.connection()
-        scope = store.load_scope(conn, scope_unit)
-        chunks = read_chunks(path, fmt)
+        scope = store.load_scope(conn, src.scope_unit)
+        chunks = read_chunks(src.path, fmt)
         first = next(chunks, None)
         if first is None:
             raise whole_file("文件为空")
         try:
-            hmap = header_map(spec, first.headers, mapping)
+            hmap = header_map(spec, first.headers, src.mapping)
         except ValueError as exc:
             raise whole_file("字段映射无效", str(exc)) from exc
         lookup: Lookup = functools.partial(store.lookup_existing, conn, spec.name)
@@ -117,7 +114,6 @@ def _read_and_validate(
         if whole:
             # The file is in memory already: look all its codes (and references) up now and end the
             # read, so that this connection holds no lock the writer's exclusive ones would wait for.
-            quoted = fmt in ("csv", "xlsx")
             found = _lookup_all(lookup, first, hmap, "code", quoted=quoted)
             known = len(found)
             lookup = functools.partial(_subset, found)
@@ -130,8 +126,8 @@ def _read_and_validate(
             spec,
             hmap,
             scope,
-            declared_crs=source_crs,
-            quoted_formulas=fmt in ("csv", "xlsx"),
+            declared_crs=src.source_crs,
+            quoted_formulas=quoted,
             lookup=lookup,
             refs=refs,
         )
@@ -142,7 +138,7 @@ def _read_and_validate(
                 validator.found,
                 set(validator.present),
                 bool(validator.scope.poly_codes),
-                validator.source.name if validator.source else source_crs,
+                validator.source.name if validator.source else src.source_crs,
                 chunk.total,
                 whole,
                 known,
@@ -167,10 +163,10 @@ def _subset(found: dict[str, dict[str, Any]], codes: list[str]) -> dict[str, dic
     return {c: found[c] for c in codes if c in found}
 
 
-def _forked(url: str, args: tuple[Any, ...]) -> Generator[Validated, None, None]:
+def _forked(url: str, src: Source) -> Generator[Validated, None, None]:
     ctx = mp.get_context("fork")
     receiver, sender = ctx.Pipe(duplex=False)
-    child = ctx.Process(target=_child, args=(sender, url, args), daemon=True, name="geowarn-import-reader")
+    child = ctx.Process(target=_child, args=(sender, url, src), daemon=True, name="geowarn-import-reader")
     child.start()
     sender.close()
     try:
@@ -198,11 +194,11 @@ def _forked(url: str, args: tuple[Any, ...]) -> Generator[Validated, None, None]
         child.join()
 
 
-def _child(sender: Any, url: str, args: tuple[Any, ...]) -> None:
+def _child(sender: Any, url: str, src: Source) -> None:
     """In the forked child: read and validate with a database connection of its own."""
     db = Database(url)
     try:
-        for item in _read_and_validate(db, *args):
+        for item in _read_and_validate(db, src):
             sender.send(("chunk", item))
         sender.send(("end", None))
     except FileRejected as exc:
