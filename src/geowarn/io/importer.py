@@ -383,21 +383,20 @@ def _link_persons(persons: store.PersonDirectory, values: dict[str, Any], presen
 def _update_summary(conn: Any, t: _Totals) -> None:
     """Townships with updated sites (old and new) are recomputed; inserted sites elsewhere are added."""
     existing = t.existing
-    changed = {code for code, _, _ in t.outcome.changes}
-    # Both steps below lock the counties they touch: lock all of them first, in one mode, so that no
-    # step upgrades a lock this transaction holds (two imports would deadlock on the upgrade).
-    units = [*(r["unit_code"] for r in existing.values()), *t.towns]
-    lock_counties(conn, units)
     if t.inserted is None:  # which rows were inserted is not known: recompute every township touched
         refresh_townships(conn, [*(r["unit_code"] for r in existing.values()), *t.towns])
         return
+    changed = {code for code, _, _ in t.outcome.changes}
     again = {existing[c]["unit_code"] for c in changed} | {t.moved_to[c] for c in changed if c in t.moved_to}
-    refresh_townships(conn, again)
     added = t.inserted
     recomputed = {u[:TOWNSHIP_DIGITS] for u in again}
-    if recomputed and added:  # their new sites were counted by the recomputation
+    if recomputed and added:  # their new sites are counted by the recomputation
         keep = [u[:TOWNSHIP_DIGITS] not in recomputed for u in added["unit_code"]]
         added = {c: [v for v, k in zip(col, keep, strict=True) if k] for c, col in added.items()}
+    # Both steps lock the counties they touch: lock all of them first, in one mode, so that neither
+    # upgrades a lock this transaction holds (two imports deadlocked on that upgrade).
+    lock_counties(conn, [*again, *added.get("unit_code", [])])
+    refresh_townships(conn, again)
     if added:
         add_sites(conn, added)
 
