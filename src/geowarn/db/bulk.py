@@ -4,6 +4,9 @@ For the paths that write thousands of rows at once (warning recipients and outbo
 entries of bulk work, the alerts a storm opens): SQLAlchemy's per-row parameter processing, and on
 PostgreSQL psycopg parsing a multi-row statement with one placeholder per value, cost more than the
 database's own work. Callers that bypass the ORM write their audit entries themselves.
+
+Loads of a whole table's worth of rows (the register importer) use :mod:`geowarn.db.bulkload`:
+index rebuilds after the load and ``COPY`` text built a column at a time (``copy_text``).
 """
 
 from __future__ import annotations
