@@ -368,10 +368,10 @@ def _link_persons(persons: store.PersonDirectory, values: dict[str, Any], presen
         phones = values[phone_key].tolist() if phone_key in values else [None] * len(names)
         out = np.empty(len(names), dtype=object)
         if all(names):  # every site names one
-            out[:] = persons.resolve(list(zip(units, names, phones, strict=True)), role)
+            out[:] = persons.resolve(units, names, phones, role)
         else:
             idx = [i for i, nm in enumerate(names) if nm]
-            ids = persons.resolve([(units[i], names[i], phones[i]) for i in idx], role)
+            ids = persons.resolve([units[i] for i in idx], [names[i] for i in idx], [phones[i] for i in idx], role)
             col: list[int | None] = [None] * len(names)
             for i, pid in zip(idx, ids, strict=True):
                 col[i] = pid

@@ -264,9 +264,9 @@ class PersonDirectory:
             (lo, hi),
         ).all()
         self.by_name: dict[tuple[str, str | None], list[tuple[str, int]]] = {}
-        self.roles_of: dict[int, list[str]] = {}
+        self.roles_of: dict[int, tuple[str, ...]] = {}
         for pid, unit, name, phone, roles in rows:
-            self.roles_of[pid] = orjson.loads(roles) if isinstance(roles, str) else list(roles or [])
+            self.roles_of[pid] = tuple(orjson.loads(roles) if isinstance(roles, str) else roles or ())
             self.by_name.setdefault((name, phone), []).append((unit, pid))
         #: Set by the importer while it holds the person table exclusively (ids by one ``setval``).
         self.locked = False
@@ -281,38 +281,38 @@ class PersonDirectory:
             return None
         return min(related, key=lambda c: (abs(len(c[0]) - len(unit)), len(unit) < len(c[0]), c[1]))[1]
 
-    def resolve(self, keys: list[tuple[str, str, str | None]], role: str) -> list[int | None]:
-        """Person ids for sites in units ``keys[i][0]`` named ``(name, phone)``; ``role`` added to their roles."""
-        if not keys:
+    def resolve(self, units: list[str], names: list[str], phones: list[str | None], role: str) -> list[int]:
+        """Person ids for sites in ``units[i]`` naming ``(names[i], phones[i])``; ``role`` added to their roles."""
+        if not units:
             return []
         conn = self.conn
+        keys = list(zip(units, names, phones, strict=True))
+        unique = dict.fromkeys(keys)
         resolved: dict[tuple[str, str, str | None], int] = {}
-        new: list[tuple[str, str, str | None]] = []
-        for k in dict.fromkeys(keys):
-            pid = self._match(k) if (k[1], k[2]) in self.by_name else None
-            if pid is None:
-                new.append(k)
-            else:
-                resolved[k] = pid
+        if self.by_name.keys() & set(zip(names, phones, strict=True)):  # someone may be known already
+            for k in unique:
+                if (k[1], k[2]) in self.by_name and (pid := self._match(k)) is not None:
+                    resolved[k] = pid
+        new = [k for k in unique if k not in resolved] if resolved else list(unique)
         now = utcnow()
         ids = _reserve_ids(conn, "person", len(new), locked=self.locked)
         n = len(new)
-        units, names, phones = (list(c) for c in zip(*new, strict=True)) if new else ([], [], [])
-        columns = [ids, names, phones, [orjson.dumps([role]).decode()] * n, units, [True] * n]
+        new_units, new_names, new_phones = (list(c) for c in zip(*new, strict=True)) if new else ([], [], [])
+        columns = [ids, new_names, new_phones, [orjson.dumps([role]).decode()] * n, new_units, [True] * n]
         _insert(conn, "person", ["id", "name", "phone", "roles", "unit_code", "active"], columns, now)
-        for (unit, name, phone), pid in zip(new, ids, strict=True):
+        for unit, name, phone, pid in zip(new_units, new_names, new_phones, ids, strict=True):
             self.by_name.setdefault((name, phone), []).append((unit, pid))
-            self.roles_of[pid] = [role]
-        resolved.update(zip(new, ids, strict=True))
+        self.roles_of.update(dict.fromkeys(ids, (role,)))
         add_role = sorted({pid for pid in resolved.values() if role not in self.roles_of[pid]})
+        resolved.update(zip(new, ids, strict=True))
         if add_role:
             p = "%s" if conn.dialect.name == "postgresql" else "?"
             sql = f"UPDATE person SET roles = {p}, updated_at = {p} WHERE id = {p}"  # noqa: S608  (constant SQL; values are bound)
             ts = _ts(conn, now)
             for pid in add_role:
-                self.roles_of[pid] = [*self.roles_of[pid], role]
+                self.roles_of[pid] = (*self.roles_of[pid], role)
             conn.connection.dbapi_connection.cursor().executemany(  # type: ignore[union-attr]
-                sql, [(orjson.dumps(self.roles_of[pid]).decode(), ts, pid) for pid in add_role]
+                sql, [(orjson.dumps(list(self.roles_of[pid])).decode(), ts, pid) for pid in add_role]
             )
         return list(map(resolved.__getitem__, keys))
 

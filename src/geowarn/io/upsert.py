@@ -214,7 +214,7 @@ def _sqlite_write(
     geo = ["geom", *(["minx", "miny", "maxx", "maxy"] if plan.bbox else [])]
     sites = kind == "sites"
     if new_idx:
-        ids = _reserve_ids(conn, plan.table, len(new_idx)) if plan.id_col == "id" else []
+        # No ids: SQLite numbers new rows from max(id) + 1, as _reserve_ids would, and binding them cost.
         today = dt.date.today().isoformat()
         n = len(r.wkb)
         tail = [r.wkb, *(r.bbox if plan.bbox else []), [ts] * n, [ts] * n]
@@ -222,12 +222,12 @@ def _sqlite_write(
         if sites:
             head += ["status", "status_since", "version"]
             tail += [r.status, [today] * n, [1] * n]
-        rows = r.rows(cols, new_idx, tail)
-        if ids:
-            head = ["id", *head]
-            rows = [(i, *row) for i, row in zip(ids, rows, strict=True)]
-        marks = ", ".join("?" * len(head))
-        cur.executemany(f"INSERT INTO {plan.table} ({', '.join(head)}) VALUES ({marks})", rows)  # noqa: S608  (identifiers from TablePlan constants; values are bound)
+        columns = r.columns(cols, new_idx, tail)
+        # A column without a value in any row is left out (NULL either way): every bound value costs.
+        kept = [i for i, col in enumerate(columns) if i >= len(cols) or col.count(None) < len(col)]
+        names, columns = [head[i] for i in kept], [columns[i] for i in kept]
+        marks = ", ".join("?" * len(names))
+        cur.executemany(f"INSERT INTO {plan.table} ({', '.join(names)}) VALUES ({marks})", zip(*columns, strict=True))  # noqa: S608  (identifiers from TablePlan constants; values are bound)
     if upd_idx:
         sets = [c for c in r.written if c != "code"]
         assign = ", ".join(f"{c} = ?" for c in [*sets, *geo]) + ", updated_at = ?"
