@@ -25,11 +25,20 @@ from geowarn.io.models import ImportBatch
 from tests.io.ioworld import COUNTY, EAST_BOX, WEST_BOX
 
 
-@pytest.fixture(params=["forked", "in-process"])
+@pytest.fixture(params=["forked", "in-process", "pieces"])
 def chunked(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    """Chunks of 7 rows; the file returned lists the process each chunk was validated in."""
+    """Chunks of 7 rows; the file returned lists the process each chunk was validated in.
+
+    "pieces": a forked reader parses GeoJSON a few features at a time (on SQLite; PostgreSQL reads whole).
+    """
     monkeypatch.setattr(readers, "CHUNK_ROWS", 7)
-    monkeypatch.setattr(pipeline, "FORK_MIN_BYTES", 0 if request.param == "forked" else 1 << 62)
+    monkeypatch.setattr(pipeline, "FORK_MIN_BYTES", 1 << 62 if request.param == "in-process" else 0)
+    if request.param == "pieces":
+        monkeypatch.setattr(readers, "STREAM_MIN_BYTES", 0)
+        monkeypatch.setattr(readers, "FIRST_PIECE_BYTES", 600)
+        monkeypatch.setattr(readers, "PIECE_FEATURES", 5)
+    else:
+        monkeypatch.setattr(readers, "STREAM_MIN_BYTES", 1 << 62)
     pids = tmp_path / "pids"
     real = pipeline._read_and_validate
 
@@ -139,9 +148,12 @@ def test_the_child_ran_the_reading(county: Database, chunked: Path, tmp_path: Pa
     feats = [_feature(i, f"S{i:02d}") for i in range(30)]
     import_file(county, _write(tmp_path / "a.geojson", feats), scope_unit=COUNTY)
     pids = chunked.read_text().split()
-    assert len(pids) == 6  # 30 rows: a first chunk of one row, then chunks of 7
-    forked = request.node.callspec.params["chunked"] == "forked"
-    assert (set(pids) == {str(os.getpid())}) is not forked and len(set(pids)) == 1
+    mode = request.node.callspec.params["chunked"]
+    if mode == "pieces" and not county.is_postgres:
+        assert len(pids) >= 5  # pieces: the features in the first 600 bytes, then about five at a time
+    else:
+        assert len(pids) == 6  # 30 rows: a first chunk of one row, then chunks of 7
+    assert (set(pids) == {str(os.getpid())}) is (mode == "in-process") and len(set(pids)) == 1
 
 
 def test_the_child_failing_is_an_error_not_a_hang(county: Database, tmp_path: Path, monkeypatch) -> None:

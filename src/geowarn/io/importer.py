@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import dataclasses
 import gc
 import hashlib
 import itertools
+import logging
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -36,12 +38,14 @@ from geowarn.io import store
 from geowarn.io.models import ImportBatch, ImportRejection
 from geowarn.io.parsers import neutralise_formula
 from geowarn.io.pipeline import Source, Validated, validated
-from geowarn.io.readers import detect_format
+from geowarn.io.readers import PiecesDisagree, detect_format
 from geowarn.io.schema import kind_spec
 from geowarn.io.upsert import Outcome, upsert
 from geowarn.io.validate import Part
 
 __all__ = ["ImportResult", "import_file"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -146,7 +150,8 @@ def _import(
     try:
         fmt = detect_format(path)
         meta["file_format"] = fmt
-        chunks = validated(db, Source(path, fmt, spec, scope_unit, source_crs, mapping))
+        src = Source(path, fmt, spec, scope_unit, source_crs, mapping)
+        chunks = validated(db, src)
         first = next(chunks)  # the reading process, if any, is forked before the hashing thread starts
     except FileRejected as exc:
         meta["sha256"] = _sha256(path)
@@ -155,7 +160,13 @@ def _import(
     digest = _HashInThread(path)
     try:
         rest = itertools.chain([first], chunks)
-        return _write(db, actor, meta, digest, spec, scope_unit, rest, skip_bad, progress, reject_path)
+        try:
+            return _write(db, actor, meta, digest, spec, scope_unit, rest, skip_bad, progress, reject_path)
+        except PiecesDisagree as exc:  # rare: the writes were rolled back; read the file whole this time
+            log.info("import of %s: read again whole (%s)", path.name, exc)
+            chunks.close()
+            chunks = validated(db, dataclasses.replace(src, stream=False))
+            return _write(db, actor, meta, digest, spec, scope_unit, chunks, skip_bad, progress, reject_path)
     except FileRejected as exc:
         if "batch_id" not in exc.extra:  # a whole-file problem found in a later chunk (row problems are recorded)
             meta["sha256"] = digest.result()
@@ -245,14 +256,17 @@ def _write(
                     t.raw.update(part.raw)
                     t.existing.update(item.existing)
                     if progress:
-                        progress(t.total, item.total or 0)
+                        progress(t.total, item.total or item.estimated_total or 0)
                     if t.problems and not skip_bad:
                         continue  # the file will be refused: read on, to report every problem
                     if locked is None:  # the table first, then the persons (the order site writers take them in)
+                        new_here = len(part.rows) - len(item.existing)
                         if item.total is not None and item.known is not None:
                             expected = item.total - item.known  # new codes in the whole file
+                        elif item.estimated_total:  # as in the first chunk, about
+                            expected = round(item.estimated_total * new_here / max(1, len(part.rows)))
                         else:
-                            expected = len(part.rows) - len(item.existing)  # in the first chunk
+                            expected = new_here  # in the first chunk
                         # On PostgreSQL the reader's lookups would wait for the lock: only once it is done reading.
                         table_free = item.reads_done or conn.dialect.name != "postgresql"
                         table = store.PLANS[kind].table

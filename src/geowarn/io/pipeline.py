@@ -17,9 +17,12 @@ connection for its lookups and never touches the parent's; it ends with ``os._ex
 from __future__ import annotations
 
 import functools
+import io
 import itertools
 import logging
 import multiprocessing as mp
+import pickle
+import queue
 import threading
 from collections.abc import Generator
 from dataclasses import dataclass
@@ -30,7 +33,7 @@ from geowarn.db import Database
 from geowarn.errors import FileRejected
 from geowarn.io import parsers as P
 from geowarn.io import store
-from geowarn.io.readers import RawChunk, read_chunks, whole_file
+from geowarn.io.readers import PiecesDisagree, RawChunk, read_chunks, whole_file
 from geowarn.io.schema import KindSpec, header_map
 from geowarn.io.validate import Lookup, Part, Validator
 
@@ -61,6 +64,8 @@ class Validated:
     reads_done: bool = False
     #: With ``reads_done``: how many of the file's codes are stored already.
     known: int | None = None
+    #: Without ``total``, for a file parsed in pieces: about how many rows it has.
+    estimated_total: int | None = None
 
 
 @dataclass(frozen=True)
@@ -73,6 +78,8 @@ class Source:
     scope_unit: str
     source_crs: str | None = None
     mapping: dict[str, str] | None = None
+    #: Parse a large GeoJSON file a piece at a time (when the database allows: see ``_read_and_validate``).
+    stream: bool = True
 
 
 def validated(db: Database, src: Source) -> Generator[Validated, None, None]:
@@ -95,10 +102,13 @@ def _may_fork() -> bool:
 
 def _read_and_validate(db: Database, src: Source) -> Generator[Validated, None, None]:
     spec, fmt, quoted = src.spec, src.fmt, src.fmt in ("csv", "xlsx")
+    # On PostgreSQL a large load locks its table, so every code must be looked up before the first
+    # chunk: a file parsed in pieces would gain nothing there.
+    stream = src.stream and not db.is_postgres
     with db.read() as session:
         conn = session.connection()
         scope = store.load_scope(conn, src.scope_unit)
-        chunks = read_chunks(src.path, fmt)
+        chunks = read_chunks(src.path, fmt, stream=stream)
         first = next(chunks, None)
         if first is None:
             raise whole_file("文件为空")
@@ -132,6 +142,8 @@ def _read_and_validate(db: Database, src: Source) -> Generator[Validated, None, 
             refs=refs,
         )
         for chunk in itertools.chain([first], chunks):
+            if chunk.headers != first.headers and _maps_more(spec, chunk.headers, first.headers, src.mapping):
+                raise PiecesDisagree("a field first named after the first piece")
             part = validator.chunk(chunk)
             yield Validated(
                 part,
@@ -142,7 +154,15 @@ def _read_and_validate(db: Database, src: Source) -> Generator[Validated, None, 
                 chunk.total,
                 whole,
                 known,
+                chunk.estimated_total,
             )
+
+
+def _maps_more(spec: KindSpec, headers: list[str], first: list[str], mapping: dict[str, str] | None) -> bool:
+    """Whether a header the first chunk lacked names a field (in pieces, later features may bring
+    property names: a field's name would have changed how the earlier chunks were read)."""
+    known = set(first)
+    return bool(header_map(spec, [h for h in headers if h not in known], mapping))
 
 
 def _lookup_all(lookup: Lookup, first: RawChunk, hmap: dict[str, str], field: str, *, quoted: bool) -> dict[str, Any]:
@@ -194,20 +214,69 @@ def _forked(url: str, src: Source) -> Generator[Validated, None, None]:
         child.join()
 
 
+def _flat_pickle(payload: Any) -> bytes:
+    """``payload`` pickled without the memo: a chunk is a tree of 750,000 distinct cells, and
+    remembering each cell (to share repeats) took 60 % of the pickling. ``recv`` unpickles it."""
+    buf = io.BytesIO()
+    pickler = pickle.Pickler(buf, protocol=pickle.HIGHEST_PROTOCOL)
+    pickler.fast = True  # no memo: a shared object is written twice, a cycle would never end (a chunk has none)
+    pickler.dump(payload)
+    return buf.getvalue()
+
+
 def _child(sender: Any, url: str, src: Source) -> None:
     """In the forked child: read and validate with a database connection of its own."""
     db = Database(url)
+    out = _Outbox(sender)
     try:
         for item in _read_and_validate(db, src):
-            sender.send(("chunk", item))
-        sender.send(("end", None))
+            out.put(_flat_pickle(("chunk", item)))
+        out.put(_pickled(("end", None)))
     except FileRejected as exc:
-        sender.send(("rejected", (exc.problems, exc.summary, exc.message_zh)))
+        out.put(_pickled(("rejected", (exc.problems, exc.summary, exc.message_zh))))
     except BaseException as exc:  # every failure goes to the parent, which raises it
         try:
-            sender.send(("error", exc))
+            message = _pickled(("error", exc))
         except Exception:  # an exception that cannot be pickled
-            sender.send(("error", RuntimeError(f"{type(exc).__name__}: {exc}")))
+            message = _pickled(("error", RuntimeError(f"{type(exc).__name__}: {exc}")))
+        out.put(message)
     finally:
+        out.close()
         db.dispose()
         sender.close()
+
+
+def _pickled(payload: Any) -> bytes:
+    return pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+class _Outbox:
+    """The child's messages, sent by a thread of their own.
+
+    A pipe holds 64 KB and a chunk is about 9 MB: sent from the reading thread, each chunk waited
+    for the parent to finish writing the one before, and reading stood still meanwhile.
+    """
+
+    def __init__(self, conn: Any, depth: int = 2) -> None:
+        self._conn = conn
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=depth)
+        self._failed: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="geowarn-import-outbox", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (message := self._queue.get()) is not None:
+            if self._failed is None:  # after a failure, drain the queue so that ``put`` never blocks
+                try:
+                    self._conn.send_bytes(message)
+                except BaseException as exc:  # the parent has gone: nothing to tell it
+                    self._failed = exc
+
+    def put(self, message: bytes) -> None:
+        if self._failed is not None:
+            raise self._failed
+        self._queue.put(message)
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join()

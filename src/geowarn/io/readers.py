@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import functools
 import itertools
 import operator
 from collections.abc import Callable, Iterator
@@ -24,6 +25,7 @@ import orjson
 import shapely
 
 from geowarn.errors import FileRejected, RowProblem
+from geowarn.io.geojson_pieces import Pieces, PiecesDisagree, split_features
 from geowarn.io.parsers import obj
 
 ObjArray = npt.NDArray[np.object_]
@@ -42,6 +44,8 @@ class RawChunk:
     cell_problems: list[tuple[int, str, str, str]] = field(default_factory=list)
     #: Data rows in the whole file, when the format tells before the end (GeoJSON, GIS layers).
     total: int | None = None
+    #: Otherwise, for a file parsed in pieces: about how many rows it has.
+    estimated_total: int | None = None
     #: For the first chunk of a file held in memory: the cells of one header in the chunks still to
     #: come, without building them (the importer looks every code up before validating).
     peek_rest: Callable[[str], list[Any]] | None = None
@@ -219,27 +223,39 @@ def _property_columns(props: list[dict[str, Any]], headers: list[str]) -> dict[s
     return {h: obj([p.get(h) for p in props]) for h in headers}
 
 
-def read_geojson(path: Path) -> Iterator[RawChunk]:
+#: A GeoJSON file at least this big is parsed a piece at a time when the caller streams it.
+STREAM_MIN_BYTES = 8 << 20
+#: About this much of such a file is parsed before its first chunk.
+FIRST_PIECE_BYTES = 1 << 20
+#: Features per later piece. Pieces of 10,000 kept the reader's working set in the CPU's caches: a
+#: national register was read and validated in 3.6 s of CPU instead of 4.3 s with pieces of 50,000.
+PIECE_FEATURES = 10_000
+
+
+def read_geojson(path: Path, *, stream: bool = False) -> Iterator[RawChunk]:
+    """A GeoJSON file's chunks; ``stream``: parse a large FeatureCollection a piece at a time.
+
+    Whole, the file's total is known with its first chunk; in pieces
+    (:mod:`geowarn.io.geojson_pieces`) the first chunk is ready at once and only an estimate is known.
+    """
+    data = path.read_bytes()
+    if stream and len(data) >= STREAM_MIN_BYTES:
+        pieces = split_features(data, FIRST_PIECE_BYTES)
+        if pieces is not None and pieces.members.get("type") == "FeatureCollection":
+            yield from _geojson_in_pieces(pieces)
+            return
     try:
-        doc = orjson.loads(path.read_bytes())
+        doc = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
         raise whole_file("GeoJSON 格式错误", str(exc)[:200]) from exc
+    del data
     if not isinstance(doc, dict):
         raise whole_file("GeoJSON 格式错误")
     feats = doc.get("features") if doc.get("type") == "FeatureCollection" else [doc]
     if not feats:
         raise whole_file("文件为空")
     props = [f.get("properties") or {} for f in feats]
-    headers: list[str] = []
-    seen: set[str] = set()
-    for p in props[:1000]:  # property names: the first features decide the order, all are collected below
-        for k in p:
-            if k not in seen:
-                seen.add(k)
-                headers.append(k)
-    if len(props) > 1000:
-        extra = set().union(*props[1000:]) - seen
-        headers.extend(sorted(extra))
+    headers = _more_headers([], props, 1000)
     crs = _geojson_crs(doc)
     # Chunks, so that validation and writing can overlap; a small first one gets the writer going.
     bounds = [0, *range(max(1, CHUNK_ROWS // 5), len(feats), CHUNK_ROWS), len(feats)]
@@ -250,6 +266,47 @@ def read_geojson(path: Path) -> Iterator[RawChunk]:
         if lo == 0:
             chunk.peek_rest = lambda header, rest=props[hi:]: [p.get(header) for p in rest]
         yield chunk
+
+
+def _more_headers(headers: list[str], props: list[dict[str, Any]], ordered: int) -> list[str]:
+    """``headers`` and the property names new in ``props``: in order of appearance among the first
+    ``ordered`` features (those among the file's first 1,000), then sorted."""
+    ordered = max(0, ordered)
+    out, seen = list(headers), set(headers)
+    for p in props[:ordered]:
+        for k in p:
+            if k not in seen:
+                seen.add(k)
+                out.append(k)
+    if len(props) > ordered:
+        out.extend(sorted(set().union(*props[ordered:]) - seen))
+    return out
+
+
+def _geojson_in_pieces(pieces: Pieces) -> Iterator[RawChunk]:
+    crs = _geojson_crs(pieces.members)
+    estimate = pieces.estimated_total()
+    headers: list[str] = []
+    done = 0
+    try:
+        for feats in itertools.chain([pieces.first], pieces.rest(PIECE_FEATURES)):
+            if not feats:
+                continue
+            props = [f.get("properties") or {} for f in feats]
+            headers = _more_headers(headers, props, 1000 - done)
+            chunk = _geojson_chunk(feats, props, headers)
+            chunk.rows = np.arange(done + 1, done + len(feats) + 1, dtype=np.int64)
+            done += len(feats)
+            chunk.crs, chunk.estimated_total = crs, max(estimate, done)
+            yield chunk
+    except orjson.JSONDecodeError:  # in the tail: the whole file's parse tells where
+        try:
+            orjson.loads(pieces.data)
+        except orjson.JSONDecodeError as exc:
+            raise whole_file("GeoJSON 格式错误", str(exc)[:200]) from exc
+        raise PiecesDisagree("a piece failed to parse, the whole file did not") from None
+    if pieces.members.get("type") != "FeatureCollection" or _geojson_crs(pieces.members) != crs:
+        raise PiecesDisagree("the document's type or crs follows its features")
 
 
 def _geojson_chunk(feats: list[Any], props: list[dict[str, Any]], headers: list[str]) -> RawChunk:
@@ -305,13 +362,22 @@ def detect_format(path: Path) -> str:
     return fmt
 
 
-def read_chunks(path: Path, fmt: str) -> Iterator[RawChunk]:
-    """The chunks of a file; any failure to read it becomes a whole-file :class:`FileRejected`."""
+#: Readers of formats that can be parsed a piece at a time, for a caller that streams.
+STREAMING: dict[str, Reader] = {"geojson": functools.partial(read_geojson, stream=True)}
+
+
+def read_chunks(path: Path, fmt: str, *, stream: bool = False) -> Iterator[RawChunk]:
+    """The chunks of a file; any failure to read it becomes a whole-file :class:`FileRejected`.
+
+    ``stream``: a GeoJSON file is parsed a piece at a time (its total is then only estimated, and
+    :class:`PiecesDisagree` may end the reading: read it again without ``stream``).
+    """
     if not path.is_file() or path.stat().st_size == 0:
         raise whole_file("文件为空")
+    reader = STREAMING.get(fmt, READERS[fmt]) if stream else READERS[fmt]
     try:
-        yield from READERS[fmt](path)
-    except FileRejected:
+        yield from reader(path)
+    except (FileRejected, PiecesDisagree):
         raise
     except Exception as exc:  # any library's failure to parse is the file's problem, said once
         raise whole_file("文件无法读取", f"{type(exc).__name__}: {exc}"[:300]) from exc
