@@ -367,3 +367,37 @@ def test_random_rounds_keep_the_summary_exact(
         res = import_file(county, path, scope_unit=COUNTY, skip_bad=True)
         assert res.created + res.updated + res.unchanged + res.rejected == res.total == 35
         _summary_exact(county)
+
+
+@pytest.mark.parametrize("n", [0, 1, 6, 7, 23])
+def test_sqlite_multi_row_insert_keeps_every_row_in_order(n: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Full statements of ``ROWS_PER_INSERT`` rows, then the rest one by one: nothing lost, doubled or shifted."""
+    import sqlite3
+
+    monkeypatch.setattr(bulkload, "ROWS_PER_INSERT", 3)
+    conn = sqlite3.connect(":memory:")
+    conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, a TEXT, b REAL, c BLOB, d INTEGER)")
+    rng = random.Random(n)
+    cols = [
+        [rng.choice(["x", "滑坡", "", None, "a'b", "?"]) for _ in range(n)],
+        [rng.choice([1.5, None, -0.0, 1e300]) for _ in range(n)],
+        [rng.choice([b"\x00\x01", None, b""]) for _ in range(n)],
+        list(range(n)),
+    ]
+    bulkload.sqlite_insert(conn.cursor(), "t", ["a", "b", "c", "d"], cols)
+    got = conn.execute("SELECT a, b, c, d FROM t ORDER BY id").fetchall()
+    assert got == list(zip(*cols, strict=True))
+
+
+def test_sqlite_multi_row_insert_stays_under_the_variable_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sqlite3
+
+    conn = sqlite3.connect(":memory:")
+    conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 10)  # as an old SQLite (999) would, smaller
+    conn.execute("CREATE TABLE t (a INTEGER, b INTEGER, c INTEGER)")
+    bulkload.sqlite_insert(conn.cursor(), "t", ["a", "b", "c"], [list(range(100)), [1] * 100, [2] * 100])
+    assert conn.execute("SELECT count(*), sum(a) FROM t").fetchone() == (100, sum(range(100)))
+    with pytest.raises(ValueError):
+        bulkload.sqlite_insert(conn.cursor(), "t", ["a", "b", "c"], [[1, 2], [1], [1, 2]])
+    with pytest.raises(ValueError):
+        bulkload.sqlite_insert(conn.cursor(), "t; DROP TABLE t", ["a"], [[1]])

@@ -21,13 +21,14 @@ from __future__ import annotations
 
 import contextlib
 import re
+import sqlite3
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
-__all__ = ["LOCK_WAIT_S", "MIN_ROWS", "copy_text", "deferred_indexes"]
+__all__ = ["LOCK_WAIT_S", "MIN_ROWS", "copy_text", "deferred_indexes", "sqlite_insert"]
 
 #: Below this many new rows the indexes are kept and maintained row by row.
 MIN_ROWS = 50_000
@@ -181,3 +182,36 @@ def copy_text(columns: Sequence[Sequence[Any]], block_rows: int = 20_000) -> Ite
                 done[id(col)] = _text_column(col[lo : lo + block_rows])
         texts = [done[id(col)] for col in columns]
         yield ("\n".join(map("\t".join, zip(*texts, strict=True))) + "\n").encode()
+
+
+# --------------------------------------------------------------------------- SQLite multi-row INSERT
+
+#: Rows per SQLite ``INSERT … VALUES (…), (…), …`` statement.
+ROWS_PER_INSERT = 500
+
+
+def sqlite_insert(cur: sqlite3.Cursor, table: str, names: Sequence[str], columns: Sequence[Sequence[Any]]) -> None:
+    """The rows given as ``columns`` (one sequence per name) into ``table``, many rows per statement.
+
+    A statement of 500 rows binds the same values as 500 statements of one row but steps and resets
+    once: 300,000 sites went in a fifth faster than by ``executemany`` of one-row statements. The
+    values are laid out row after row by slice assignment, a column at a time, without row tuples.
+    """
+    width = len(names)
+    n = len(columns[0]) if columns else 0
+    if not n:
+        return
+    if not _IDENT.match(table) or not all(_IDENT.match(c) for c in names):
+        raise ValueError(f"not plain identifiers: {table!r} {names!r}")
+    flat: list[Any] = [None] * (n * width)
+    for j, col in enumerate(columns):
+        flat[j::width] = col  # ValueError if a column's length differs
+    limit = cur.connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+    per = max(1, min(ROWS_PER_INSERT, limit // width))
+    one = "(" + ", ".join("?" * width) + ")"
+    head = f"INSERT INTO {table} ({', '.join(names)}) VALUES "  # noqa: S608  (identifiers checked above; values are bound)
+    step, full = per * width, n // per * per * width
+    if full:
+        cur.executemany(head + ", ".join([one] * per), (flat[i : i + step] for i in range(0, full, step)))
+    if full < len(flat):
+        cur.executemany(head + one, (flat[i : i + width] for i in range(full, len(flat), width)))

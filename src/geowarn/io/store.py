@@ -22,7 +22,7 @@ from sqlalchemy.engine import Connection
 from geowarn.admin.codes import county_of, parent_of, prefix_range
 from geowarn.admin.models import AdminUnit
 from geowarn.db import utcnow
-from geowarn.db.bulkload import copy_text
+from geowarn.db.bulkload import copy_text, sqlite_insert
 from geowarn.io.validate import Scope
 
 _SQLITE_VARS = 900
@@ -373,8 +373,4 @@ def _insert(conn: Connection, table: str, cols: list[str], columns: list[list[An
             for block in copy_text(columns):
                 cp.write(block)
     else:
-        marks = ", ".join("?" * len(cols))
-        raw.cursor().executemany(
-            f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({marks})",  # noqa: S608  (identifiers from TablePlan constants; values are bound)
-            zip(*columns, strict=True),
-        )
+        sqlite_insert(raw.cursor(), table, cols, columns)

@@ -19,7 +19,7 @@ import shapely
 from sqlalchemy.engine import Connection
 
 from geowarn.db import utcnow
-from geowarn.db.bulkload import copy_text
+from geowarn.db.bulkload import copy_text, sqlite_insert
 from geowarn.inventory.summary import SITE_COLUMNS
 from geowarn.io.store import ALWAYS, PLANS, TablePlan, _reserve_ids, _ts
 
@@ -134,13 +134,13 @@ def upsert(
     for c in plan.json_cols:
         data[c] = [v if v is not None else {} for v in data[c]]
 
-    new_idx: list[int] = []
+    new_idx: list[int] = [] if existing else list(range(n))  # nothing stored: every row is new
     upd_idx: list[int] = []
     out = Outcome()
     compare = [c for c in written if c != "code"]
     codes = data["code"]
     incoming = list(zip(*[data[c] for c in compare], strict=True)) if compare and existing else [()] * n
-    for i, code in enumerate(codes):
+    for i, code in enumerate(codes if existing else ()):
         old = existing.get(code)
         if old is None:
             new_idx.append(i)
@@ -225,9 +225,7 @@ def _sqlite_write(
         columns = r.columns(cols, new_idx, tail)
         # A column without a value in any row is left out (NULL either way): every bound value costs.
         kept = [i for i, col in enumerate(columns) if i >= len(cols) or col.count(None) < len(col)]
-        names, columns = [head[i] for i in kept], [columns[i] for i in kept]
-        marks = ", ".join("?" * len(names))
-        cur.executemany(f"INSERT INTO {plan.table} ({', '.join(names)}) VALUES ({marks})", zip(*columns, strict=True))  # noqa: S608  (identifiers from TablePlan constants; values are bound)
+        sqlite_insert(cur, plan.table, [head[i] for i in kept], [columns[i] for i in kept])
     if upd_idx:
         sets = [c for c in r.written if c != "code"]
         assign = ", ".join(f"{c} = ?" for c in [*sets, *geo]) + ", updated_at = ?"
