@@ -75,14 +75,16 @@ def unquote_formula(text: ObjArray) -> ObjArray:
 def text_problems(text: ObjArray, max_len: int | None, *, multiline: bool = False) -> tuple[BoolArray, BoolArray]:
     """Masks of cells with forbidden control characters and of cells longer than ``max_len``.
 
-    The clean case is one regex pass over the joined column; only a column with a hit is scanned cell by cell.
+    The clean case is one pass over the joined column (``str.isprintable``, which no control character
+    passes, then the regex only if something did not); only a column with a hit is scanned cell by cell.
     """
     n = len(text)
-    vals = [v for v in text if v is not None]
+    vals = list(filter(None, text.tolist()))  # the cells with text (blank cells are None here)
     pat = _CONTROL if multiline else _CONTROL_OR_BREAK
     bad_ctrl = np.zeros(n, dtype=bool)
     too_long = np.zeros(n, dtype=bool)
-    if vals and pat.search("".join(vals)) is not None:
+    joined = "".join(vals)
+    if not joined.isprintable() and pat.search(joined) is not None:
         bad_ctrl = np.fromiter((v is not None and pat.search(v) is not None for v in text), dtype=bool, count=n)
     if vals and max_len is not None and max(map(len, vals)) > max_len:
         too_long = np.fromiter((v is not None and len(v) > max_len for v in text), dtype=bool, count=n)
