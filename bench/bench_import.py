@@ -11,8 +11,10 @@ writer's. Prints a markdown table.
 from __future__ import annotations
 
 import argparse
+import itertools
 import multiprocessing as mp
 import resource
+import statistics
 import tempfile
 import time
 import uuid
@@ -100,6 +102,7 @@ def main() -> None:
     ap.add_argument("--sizes", default="3000,30000,300000")
     ap.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432")
     ap.add_argument("--backends", default="sqlite,postgresql")
+    ap.add_argument("--repeat", type=int, default=1, help="imports of each size per backend (a median is printed)")
     args = ap.parse_args()
     import psycopg
 
@@ -109,9 +112,9 @@ def main() -> None:
             src = Path(tmp) / f"sites_{n}.geojson"
             make_geojson(src, n)
             mb = src.stat().st_size / 1e6
-            for backend in args.backends.split(","):
+            for backend, run in itertools.product(args.backends.split(","), range(args.repeat)):
                 if backend == "sqlite":
-                    url = f"sqlite:///{tmp}/bench_{n}.db"
+                    url = f"sqlite:///{tmp}/bench_{n}_{run}.db"
                     dt, rss, reader = run_one(url, src)
                 else:
                     name = f"geowarn_bench_{uuid.uuid4().hex[:8]}"
@@ -128,6 +131,14 @@ def main() -> None:
     for n, b, mb, dt, rate, rss, reader in rows:
         shown = f"{reader:,.0f}" if reader else "—"
         print(f"| {n:,} | {b} | {mb:.1f} | {dt:.2f} | {rate:,.0f} | {rss:,.0f} | {shown} |")
+    if args.repeat > 1:
+        print()
+        for (n, b), group in itertools.groupby(sorted(rows, key=lambda r: (r[0], r[1])), key=lambda r: (r[0], r[1])):
+            rates = sorted(r[4] for r in group)
+            print(
+                f"median of {len(rates)}: {n:,} sites, {b}: {statistics.median(rates):,.0f} sites/s "
+                f"(lowest {rates[0]:,.0f}, highest {rates[-1]:,.0f})"
+            )
 
 
 if __name__ == "__main__":
