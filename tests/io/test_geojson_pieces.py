@@ -73,6 +73,15 @@ def _in_pieces(data: bytes, first_bytes: int, per: int) -> tuple[dict[str, Any],
     return pieces.members, feats
 
 
+def _never_accepted(data: bytes, first_bytes: int, per: int) -> None:
+    """An invalid document: no split (the caller parses it whole and fails) or a syntax error, never features."""
+    try:
+        got = _in_pieces(data, first_bytes, per)
+    except orjson.JSONDecodeError:
+        return
+    assert got is None
+
+
 @pytest.mark.parametrize("seed", range(6))
 def test_every_accepted_split_is_the_whole_parse(seed: int) -> None:
     rng = random.Random(seed)
@@ -250,3 +259,59 @@ def test_pieces_and_whole_store_the_same(county: Database, tmp_path: Path, monke
     res = import_file(county, path, scope_unit=COUNTY)
     assert (res.created, res.updated, res.unchanged) == (0, 0, 40)
     assert _stored(county) == whole
+
+
+def test_only_json_whitespace_separates_features() -> None:
+    """A vertical tab or form feed between two features is not JSON whitespace: the file is invalid."""
+    feats = [{"type": "Feature", "properties": {"i": i}, "geometry": None} for i in range(40)]
+    text = orjson.dumps({"type": "FeatureCollection", "features": feats})
+    for bad in (b"}\x0b,{", b"},\x0c{"):
+        data = text.replace(b"},{", bad, 1).replace(b"},{", b"}, {")
+        with pytest.raises(orjson.JSONDecodeError):
+            orjson.loads(data)
+        for first_bytes in (1, 30, 200):
+            _never_accepted(data, first_bytes, 3)
+
+
+def test_the_nesting_limit_holds_in_every_piece() -> None:
+    """orjson refuses a document nested deeper than 1,024 levels; a middle piece must not get one level more."""
+    feats = [{"type": "Feature", "properties": {"i": i}, "geometry": None} for i in range(30)]
+    deep = b"[" * 1021 + b"1" + b"]" * 1021  # with the collection, the features array and the feature: 1,025
+    text = orjson.dumps({"type": "FeatureCollection", "features": feats})
+    data = text.replace(b'{"i":15}', b'{"i":15,"deep":' + deep + b"}")
+    with pytest.raises(orjson.JSONDecodeError):
+        orjson.loads(data)
+    for first_bytes in (1, 100, 500):
+        _never_accepted(data, first_bytes, 2)
+
+
+@pytest.mark.parametrize("position", [[118.7, 26.5, 10.0, 1.0], [], [118.7]])
+def test_a_point_means_the_same_whatever_shares_its_chunk(position: list[float]) -> None:
+    """Where a chunk's bounds fall (pieces move them) must not change how a point is read."""
+    odd = {"type": "Feature", "properties": {}, "geometry": {"type": "Point", "coordinates": position}}
+    plain = {"type": "Feature", "properties": {}, "geometry": {"type": "Point", "coordinates": [118.7, 26.5]}}
+    null = {"type": "Feature", "properties": {}, "geometry": None}
+
+    def outcome(feats: list[dict[str, Any]]) -> Any:
+        try:
+            geoms = readers._geojson_chunk(feats, [{} for _ in feats], []).geoms
+        except Exception as exc:  # as read_chunks would turn it into a whole-file problem
+            return type(exc).__name__
+        assert geoms is not None
+        return geoms[0] is None
+
+    assert outcome([odd, plain]) == outcome([odd, null])
+    if not position:
+        assert outcome([odd, plain]) is True  # no position: as a null geometry (a row problem later)
+
+
+def test_a_required_column_missing_from_the_first_piece(county: Database, in_pieces: None, tmp_path: Path) -> None:
+    """名称 is required; the first features leave it out. Read whole, those rows are bad, the others import."""
+    feats = [_site(i, EAST_BOX[0] + 0.001 * (i + 1), EAST_BOX[1] + 0.01) for i in range(20)]
+    for f in feats[:8]:
+        del f["properties"]["名称"]
+    path = tmp_path / "late_name.geojson"
+    path.write_bytes(orjson.dumps({"type": "FeatureCollection", "features": feats}))
+    res = import_file(county, path, scope_unit=COUNTY, skip_bad=True)
+    assert res.created == 12 and res.rejected == 8
+    assert {p.field for p in res.problems} == {"名称"}

@@ -8,8 +8,10 @@ grammar (RFC 8259) proves it lies between two elements of the document's ``featu
 * the **head**, the text before the first cut closed by ``,"<mark>"]}``, must parse as an object
   whose ``features`` array ends with the mark: the cut lies between two elements of the array that
   the document's ``features`` member holds (the mark is random, so the file cannot contain it);
-* each **middle piece**, wrapped in ``[`` … ``]``, must parse: it starts where an element starts,
-  and parsing is deterministic, so a piece that parses as whole elements ends between two elements;
+* each **middle piece**, wrapped in ``{"<mark>":[`` … ``]}`` (its depth in the document), must parse
+  to an object of that one member: it starts where an element starts, and parsing is deterministic,
+  so a piece that parses as whole elements ends between two elements (one that closed the array
+  would have added members);
 * the **tail**, opened by ``{"features":["<mark>",``, must parse as an object whose ``features``
   starts with the mark (a later duplicate ``features`` member would have replaced it, and the
   whole-file parse would then have kept only that one: :class:`PiecesDisagree`).
@@ -30,8 +32,9 @@ import orjson
 
 __all__ = ["Pieces", "PiecesDisagree", "split_features"]
 
-#: The end of one feature object and the start of the next.
-_BETWEEN = re.compile(rb"\}\s*,\s*\{")
+#: The end of one feature object and the start of the next (JSON's four whitespace characters only:
+#: the bytes between pieces are dropped, and ``\s`` would also take a vertical tab or a form feed).
+_BETWEEN = re.compile(rb"\}[ \t\r\n]*,[ \t\r\n]*\{")
 #: Candidate cuts tried before a piece is parsed with the rest of the file.
 _TRIES = 4
 
@@ -62,7 +65,7 @@ class Pieces:
         """The features after the head, about ``features_per_piece`` at a time."""
         data, start = self.data, self._start
         step = max(1, int(self.bytes_per_feature * features_per_piece))
-        while (cut := _middle(data, start, step)) is not None:
+        while (cut := _middle(data, start, step, self._mark)) is not None:
             feats, start = cut
             yield feats
         yield self._tail(start)
@@ -101,15 +104,24 @@ def split_features(data: bytes, first_bytes: int) -> Pieces | None:
     return None
 
 
-def _middle(data: bytes, start: int, step: int) -> tuple[list[Any], int] | None:
-    """The whole features from ``start`` to a proved cut about ``step`` bytes on, and where the next begins."""
+def _middle(data: bytes, start: int, step: int, mark: str) -> tuple[list[Any], int] | None:
+    """The whole features from ``start`` to a proved cut about ``step`` bytes on, and where the next begins.
+
+    The piece is parsed as the one member, named by the mark, of an object: at the depth it has in
+    the document, so the nesting limit applies alike. A piece that closes the array and goes on
+    with members of its own parses to an object with more than one member, and is refused.
+    """
+    opening = b'{"' + mark.encode() + b'":['
     pos = start + step
     for _ in range(_TRIES):
         m = _BETWEEN.search(data, pos)
         if m is None:
             return None
+        pos = m.end() - 1
         try:
-            return orjson.loads(b"[" + data[start : m.start() + 1] + b"]"), m.end() - 1
+            doc = orjson.loads(opening + data[start : m.start() + 1] + b"]}")
         except orjson.JSONDecodeError:
-            pos = m.end() - 1
+            continue
+        if len(doc) == 1:
+            return doc[mark], pos
     return None

@@ -24,7 +24,7 @@ import multiprocessing as mp
 import pickle
 import queue
 import threading
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -101,21 +101,17 @@ def _may_fork() -> bool:
 
 
 def _read_and_validate(db: Database, src: Source) -> Generator[Validated, None, None]:
-    spec, fmt, quoted = src.spec, src.fmt, src.fmt in ("csv", "xlsx")
+    spec, quoted = src.spec, src.fmt in ("csv", "xlsx")
     # On PostgreSQL a large load locks its table, so every code must be looked up before the first
     # chunk: a file parsed in pieces would gain nothing there.
     stream = src.stream and not db.is_postgres
     with db.read() as session:
         conn = session.connection()
         scope = store.load_scope(conn, src.scope_unit)
-        chunks = read_chunks(src.path, fmt, stream=stream)
-        first = next(chunks, None)
-        if first is None:
-            raise whole_file("文件为空")
-        try:
-            hmap = header_map(spec, first.headers, src.mapping)
-        except ValueError as exc:
-            raise whole_file("字段映射无效", str(exc)) from exc
+        first, chunks, hmap = _opened(src, stream=stream)
+        if first.estimated_total is not None and not {f.name for f in spec.fields if f.required} <= set(hmap.values()):
+            # In pieces, a required column may only be missing from the first piece: read the file whole.
+            first, chunks, hmap = _opened(src, stream=False)
         lookup: Lookup = functools.partial(store.lookup_existing, conn, spec.name)
         references = store.REFS.get(spec.name, {})
         refs: dict[str, Lookup] = {fld: functools.partial(store.lookup_ids, conn, t) for fld, t in references.items()}
@@ -156,6 +152,18 @@ def _read_and_validate(db: Database, src: Source) -> Generator[Validated, None, 
                 known,
                 chunk.estimated_total,
             )
+
+
+def _opened(src: Source, *, stream: bool) -> tuple[RawChunk, Iterator[RawChunk], dict[str, str]]:
+    """The file's first chunk, the chunks after it and the header map."""
+    chunks = read_chunks(src.path, src.fmt, stream=stream)
+    first = next(chunks, None)
+    if first is None:
+        raise whole_file("文件为空")
+    try:
+        return first, chunks, header_map(src.spec, first.headers, src.mapping)
+    except ValueError as exc:
+        raise whole_file("字段映射无效", str(exc)) from exc
 
 
 def _maps_more(spec: KindSpec, headers: list[str], first: list[str], mapping: dict[str, str] | None) -> bool:
@@ -230,7 +238,8 @@ def _child(sender: Any, url: str, src: Source) -> None:
     out = _Outbox(sender)
     try:
         for item in _read_and_validate(db, src):
-            out.put(_flat_pickle(("chunk", item)))
+            # Without the memo, stored records that a chunk holds twice would be written twice.
+            out.put(_pickled(("chunk", item)) if item.existing else _flat_pickle(("chunk", item)))
         out.put(_pickled(("end", None)))
     except FileRejected as exc:
         out.put(_pickled(("rejected", (exc.problems, exc.summary, exc.message_zh))))

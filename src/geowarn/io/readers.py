@@ -316,18 +316,30 @@ def _geojson_chunk(feats: list[Any], props: list[dict[str, Any]], headers: list[
         if dict in kinds or list in kinds:
             cols[h] = obj([orjson.dumps(v).decode() if isinstance(v, dict | list) else v for v in col])
     gs = [f.get("geometry") for f in feats]
-    if all(g is not None and g.get("type") == "Point" for g in gs):
-        try:
-            coords = [g["coordinates"] for g in gs]
-            xs, ys = [c[0] for c in coords], [c[1] for c in coords]
-            if not all(c.__class__ is list for c in coords) or not {*map(type, xs), *map(type, ys)} <= {int, float}:
-                raise TypeError("coordinates are not arrays of numbers (RFC 7946 3.1.1)")
-            geoms = shapely.points(np.asarray(xs, dtype=np.float64), np.asarray(ys, dtype=np.float64))
-        except (ValueError, TypeError, KeyError, IndexError) as exc:
-            raise whole_file("GeoJSON 点坐标格式错误") from exc
-    else:
+    geoms = _plain_points(gs) if all(g is not None and g.get("type") == "Point" for g in gs) else None
+    if geoms is None:  # any other geometry, or a point whose position is not two or three numbers
         geoms = obj([shapely.from_geojson(orjson.dumps(g)) if g else None for g in gs])
+        geoms[shapely.is_empty(geoms)] = None  # an empty geometry is no position, as a null one
     return RawChunk(headers, cols, np.empty(0, dtype=np.int64), geoms=geoms)
+
+
+def _plain_points(gs: list[Any]) -> ObjArray | None:
+    """Points built from x and y without GEOS parsing each one, when every position is two or three numbers.
+
+    Any other position goes to ``shapely.from_geojson``, as it would in a chunk with other geometries:
+    where a chunk's bounds fall must not change what a feature means.
+    """
+    try:
+        coords = [g["coordinates"] for g in gs]
+    except (TypeError, KeyError) as exc:
+        raise whole_file("GeoJSON 点坐标格式错误") from exc
+    if not all(c.__class__ is list for c in coords) or not set(map(len, coords)) <= {2, 3}:
+        return None
+    xs, ys = [c[0] for c in coords], [c[1] for c in coords]
+    zs = [c[2] for c in coords if len(c) == 3]
+    if not {*map(type, xs), *map(type, ys), *map(type, zs)} <= {int, float}:
+        raise whole_file("GeoJSON 点坐标格式错误")  # numbers as text, say (RFC 7946 3.1.1)
+    return shapely.points(np.asarray(xs, dtype=np.float64), np.asarray(ys, dtype=np.float64))
 
 
 Reader = Callable[[Path], Iterator[RawChunk]]
