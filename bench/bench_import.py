@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import multiprocessing as mp
+import os
 import resource
 import statistics
 import tempfile
@@ -88,6 +89,9 @@ def _child(url: str, path: str, queue: Any) -> None:
 
 
 def run_one(url: str, path: Path) -> tuple[float, float, float]:
+    # Each import starts with no writeback pending from the one before (a previous run's 200 MB
+    # database still being flushed slowed the next one's checkpoint fsync by a second).
+    os.sync()
     ctx = mp.get_context("spawn")
     q = ctx.Queue()
     p = ctx.Process(target=_child, args=(url, str(path), q))
@@ -103,6 +107,7 @@ def main() -> None:
     ap.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432")
     ap.add_argument("--backends", default="sqlite,postgresql")
     ap.add_argument("--repeat", type=int, default=1, help="imports of each size per backend (a median is printed)")
+    ap.add_argument("--pause", type=float, default=0.0, help="seconds of rest before each import")
     args = ap.parse_args()
     import psycopg
 
@@ -113,9 +118,12 @@ def main() -> None:
             make_geojson(src, n)
             mb = src.stat().st_size / 1e6
             for backend, run in itertools.product(args.backends.split(","), range(args.repeat)):
+                time.sleep(args.pause)
                 if backend == "sqlite":
-                    url = f"sqlite:///{tmp}/bench_{n}_{run}.db"
-                    dt, rss, reader = run_one(url, src)
+                    db_path = Path(tmp) / f"bench_{n}_{run}.db"
+                    dt, rss, reader = run_one(f"sqlite:///{db_path}", src)
+                    for f in Path(tmp).glob(f"{db_path.name}*"):
+                        f.unlink()
                 else:
                     name = f"geowarn_bench_{uuid.uuid4().hex[:8]}"
                     with psycopg.connect(f"{args.pg}/postgres", autocommit=True) as c:
