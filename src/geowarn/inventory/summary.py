@@ -234,34 +234,50 @@ def refresh_townships(conn: Connection, townships: Iterable[str]) -> None:
         conn.execute(insert(RegisterSummary).from_select(cols, summary_select(where)), {"k": part})
 
 
-def add_sites(conn: Connection, sites: Mapping[str, Sequence[Any]]) -> None:
-    """Add sites inserted in this transaction to their cells, in the caller's transaction.
+#: Summary cells (their :data:`SUMMARY_KEYS`) → what sites add to them: sites, households, people, property.
+Cells = dict[tuple[str, ...], list[int]]
 
-    ``sites`` holds the :data:`SITE_COLUMNS` of the sites, exactly as written. Only for sites
-    the summary does not count yet: new rows, in townships that are not also refreshed.
+
+def site_cells(sites: Mapping[str, Sequence[Any]], into: Cells | None = None) -> Cells:
+    """What ``sites`` add to their cells (``into``, if given, gathers several batches of sites).
+
+    ``sites`` holds the :data:`SITE_COLUMNS` of the sites, exactly as written. Pure: an importer
+    gathers each chunk's cells as it writes, and adds them once (:func:`add_cells`).
     """
+    cells: Cells = {} if into is None else into
     scopes = [u[:TOWNSHIP_DIGITS] for u in sites["unit_code"]]
     if not scopes:
-        return
+        return cells
     labels = [[v or "" for v in sites[c]] for c in ("hazard_type", "scale", "status", "monitoring_mode")]
     towns = [t or s for t, s in zip(sites["township_code"], scopes, strict=True)]
     keys: dict[tuple[str, ...], int] = {}
     cell = np.fromiter(
         (keys.setdefault(k, len(keys)) for k in zip(scopes, towns, *labels, strict=True)), np.int64, len(scopes)
     )
-    sums = []
+    columns = [np.bincount(cell, minlength=len(keys)).tolist()]
     for c in ("threatened_households", "threatened_people", "threatened_property_yuan"):
         acc = np.zeros(len(keys), dtype=np.int64)
         np.add.at(acc, cell, np.asarray([v or 0 for v in sites[c]], dtype=np.int64))
-        sums.append(acc.tolist())
-    counts = np.bincount(cell, minlength=len(keys)).tolist()
-    counties = sorted({k[0][:6] for k in keys})
+        columns.append(acc.tolist())
+    for k, i in keys.items():
+        got = cells.get(k)
+        if got is None:
+            cells[k] = [col[i] for col in columns]
+        else:
+            for j, col in enumerate(columns):
+                got[j] += col[i]
+    return cells
+
+
+def add_cells(conn: Connection, cells: Cells) -> None:
+    """Add to the summary, in the caller's transaction, the cells of sites it does not count yet:
+    new rows, in townships that are not also refreshed."""
+    if not cells:
+        return
+    counties = sorted({k[0][:6] for k in cells})
     _lock(conn, counties if len(counties) <= _MANY else None)
     add = ("sites", "households", "people", "property_yuan")
-    rows = [
-        dict(zip(SUMMARY_KEYS, (*k, counts[i], sums[0][i], sums[1][i], sums[2][i]), strict=True))
-        for k, i in keys.items()
-    ]
+    rows = [dict(zip(SUMMARY_KEYS, (*k, *v), strict=True)) for k, v in cells.items()]
     table = cast(Table, RegisterSummary.__table__)
     stmt = (pg_insert if conn.dialect.name == "postgresql" else sqlite_insert)(table)
     stmt = stmt.on_conflict_do_update(
@@ -269,6 +285,11 @@ def add_sites(conn: Connection, sites: Mapping[str, Sequence[Any]]) -> None:
         set_={c: table.c[c] + stmt.excluded[c] for c in add},
     )
     conn.execute(stmt, rows)
+
+
+def add_sites(conn: Connection, sites: Mapping[str, Sequence[Any]]) -> None:
+    """Add sites inserted in this transaction to their cells (see :func:`site_cells`, :func:`add_cells`)."""
+    add_cells(conn, site_cells(sites))
 
 
 def rebuild_summary(conn: Connection, scope_unit: str | None = None) -> int:

@@ -33,7 +33,7 @@ from geowarn.auth.masking import SENSITIVE_FIELDS
 from geowarn.db import Database, utcnow
 from geowarn.db.bulkload import deferred_indexes
 from geowarn.errors import FileRejected, InvalidInput, RowProblem
-from geowarn.inventory.summary import TOWNSHIP_DIGITS, add_sites, lock_counties, refresh_townships
+from geowarn.inventory.summary import TOWNSHIP_DIGITS, Cells, add_cells, lock_counties, refresh_townships, site_cells
 from geowarn.io import store
 from geowarn.io.models import ImportBatch, ImportRejection
 from geowarn.io.parsers import neutralise_formula
@@ -201,7 +201,9 @@ class _Totals:
     raw: dict[int, dict[str, Any]] = field(default_factory=dict)
     existing: dict[str, dict[str, Any]] = field(default_factory=dict)
     outcome: Outcome = field(default_factory=Outcome)
-    inserted: dict[str, list[Any]] | None = field(default_factory=dict)
+    #: What the inserted sites add to the summary, gathered chunk by chunk; None when which rows
+    #: were inserted is not known.
+    cells: Cells | None = field(default_factory=dict)
     source_crs: str | None = None
     #: Townships (first nine digits of the unit codes) of every row written.
     towns: set[str] = field(default_factory=set)
@@ -219,11 +221,10 @@ class _Totals:
         o.updated += got.updated
         o.unchanged += got.unchanged
         o.changes.extend(got.changes)
-        if self.inserted is None or got.inserted_sites is None:
-            self.inserted = None
+        if self.cells is None or got.inserted_sites is None:
+            self.cells = None
         else:
-            for c, col in got.inserted_sites.items():
-                self.inserted.setdefault(c, []).extend(col)
+            site_cells(got.inserted_sites, self.cells)
 
 
 def _write(
@@ -397,22 +398,19 @@ def _link_persons(persons: store.PersonDirectory, values: dict[str, Any], presen
 def _update_summary(conn: Any, t: _Totals) -> None:
     """Townships with updated sites (old and new) are recomputed; inserted sites elsewhere are added."""
     existing = t.existing
-    if t.inserted is None:  # which rows were inserted is not known: recompute every township touched
+    if t.cells is None:  # which rows were inserted is not known: recompute every township touched
         refresh_townships(conn, [*(r["unit_code"] for r in existing.values()), *t.towns])
         return
     changed = {code for code, _, _ in t.outcome.changes}
     again = {existing[c]["unit_code"] for c in changed} | {t.moved_to[c] for c in changed if c in t.moved_to}
-    added = t.inserted
     recomputed = {u[:TOWNSHIP_DIGITS] for u in again}
-    if recomputed and added:  # their new sites are counted by the recomputation
-        keep = [u[:TOWNSHIP_DIGITS] not in recomputed for u in added["unit_code"]]
-        added = {c: [v for v, k in zip(col, keep, strict=True) if k] for c, col in added.items()}
+    # A cell's first key is its township: the recomputation counts the new sites of those.
+    added = {k: v for k, v in t.cells.items() if k[0] not in recomputed}
     # Both steps lock the counties they touch: lock all of them first, in one mode, so that neither
     # upgrades a lock this transaction holds (two imports deadlocked on that upgrade).
-    lock_counties(conn, [*again, *added.get("unit_code", [])])
+    lock_counties(conn, [*again, *(k[0] for k in added)])
     refresh_townships(conn, again)
-    if added:
-        add_sites(conn, added)
+    add_cells(conn, added)
 
 
 def _new_batch(session: Session, meta: dict[str, Any], total: int) -> int:
