@@ -401,3 +401,25 @@ def test_sqlite_multi_row_insert_stays_under_the_variable_limit(monkeypatch: pyt
         bulkload.sqlite_insert(conn.cursor(), "t", ["a", "b", "c"], [[1, 2], [1], [1, 2]])
     with pytest.raises(ValueError):
         bulkload.sqlite_insert(conn.cursor(), "t; DROP TABLE t", ["a"], [[1]])
+
+
+def test_sqlite_load_settings_come_back(county: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The load's small page cache and sorting threads are connection settings, not transactional:
+    they must be restored after the load, and after a failed one."""
+    if county.is_postgres:
+        pytest.skip("SQLite pragmas")
+    monkeypatch.setattr(bulkload, "MIN_ROWS", 5)
+
+    def settings(conn: Any) -> tuple[Any, Any]:
+        return conn.exec_driver_sql("PRAGMA cache_size").scalar(), conn.exec_driver_sql("PRAGMA threads").scalar()
+
+    with county.write("test") as s:
+        conn = s.connection()
+        before = settings(conn)
+        with bulkload.deferred_indexes(conn, "hazard_site", 10) as locked:
+            assert locked and settings(conn) == (-bulkload.LOAD_CACHE_KIB, 2)
+        assert settings(conn) == before
+        with pytest.raises(RuntimeError), bulkload.deferred_indexes(conn, "hazard_site", 10):
+            raise RuntimeError("the load failed")
+        assert settings(conn) == before
+        s.rollback()  # as the importer does after a failed load: the dropped indexes come back
