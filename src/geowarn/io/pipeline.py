@@ -17,6 +17,7 @@ connection for its lookups and never touches the parent's; it ends with ``os._ex
 from __future__ import annotations
 
 import functools
+import gc
 import io
 import itertools
 import logging
@@ -33,7 +34,7 @@ from geowarn.db import Database
 from geowarn.errors import FileRejected
 from geowarn.io import parsers as P
 from geowarn.io import store
-from geowarn.io.readers import PiecesDisagree, RawChunk, read_chunks, whole_file
+from geowarn.io.readers import PiecesDisagree, RawChunk, keep_parsed, read_chunks, whole_file
 from geowarn.io.schema import KindSpec, header_map
 from geowarn.io.validate import Lookup, Part, Validator
 
@@ -233,14 +234,28 @@ def _flat_pickle(payload: Any) -> bytes:
 
 
 def _child(sender: Any, url: str, src: Source) -> None:
-    """In the forked child: read and validate with a database connection of its own."""
+    """In the forked child: read and validate with a database connection of its own.
+
+    What it parses is kept, not freed as it goes (:func:`geowarn.io.readers.keep_parsed`), and
+    "end" follows the last row of a file of known size at once: freeing the parsed file would only
+    delay the writer, and the process ends with ``os._exit`` (as ``multiprocessing`` ends forked
+    children), which frees nothing object by object.
+    """
+    gc.disable()  # nothing read holds a cycle; a collection would only walk what is kept
+    keep_parsed()
     db = Database(url)
     out = _Outbox(sender)
     try:
-        for item in _read_and_validate(db, src):
+        items = _read_and_validate(db, src)
+        sent = 0
+        for item in items:
             # Without the memo, stored records that a chunk holds twice would be written twice.
             out.put(_pickled(("chunk", item)) if item.existing else _flat_pickle(("chunk", item)))
+            sent += len(item.part.rows)
+            if item.total is not None and sent >= item.total:
+                break  # every row is sent: say so before the reading is wound up
         out.put(_pickled(("end", None)))
+        items.close()  # the read transaction ends; what was parsed stays kept
     except FileRejected as exc:
         out.put(_pickled(("rejected", (exc.problems, exc.summary, exc.message_zh))))
     except BaseException as exc:  # every failure goes to the parent, which raises it

@@ -255,6 +255,8 @@ def read_geojson(path: Path, *, stream: bool = False) -> Iterator[RawChunk]:
     if not feats:
         raise whole_file("文件为空")
     props = [f.get("properties") or {} for f in feats]
+    if _kept is not None:
+        _kept.append((doc, props))
     headers = _more_headers([], props, 1000)
     crs = _geojson_crs(doc)
     # Chunks, so that validation and writing can overlap; a small first one gets the writer going.
@@ -283,6 +285,23 @@ def _more_headers(headers: list[str], props: list[dict[str, Any]], ordered: int)
     return out
 
 
+#: Where parsed GeoJSON goes instead of being freed, in a process that ends without freeing
+#: anything (the forked reader: see :func:`keep_parsed`); None: freed as the reading goes on.
+_kept: list[Any] | None = None
+
+
+def keep_parsed() -> None:
+    """In this process, keep what a GeoJSON reader parses instead of freeing it.
+
+    For a reading process that ends with ``os._exit``: freeing the 300,000 parsed features of a
+    national register, piece by piece, took 0.8 s of its 4.2 s of CPU (and, parsed whole, delayed
+    its last message to the writer), and its memory (1.2 GB) goes back to the system when it ends
+    anyway.
+    """
+    global _kept
+    _kept = []
+
+
 def _geojson_in_pieces(pieces: Pieces) -> Iterator[RawChunk]:
     crs = _geojson_crs(pieces.members)
     estimate = pieces.estimated_total()
@@ -292,6 +311,8 @@ def _geojson_in_pieces(pieces: Pieces) -> Iterator[RawChunk]:
         for feats in itertools.chain([pieces.first], pieces.rest(PIECE_FEATURES)):
             if not feats:
                 continue
+            if _kept is not None:
+                _kept.append(feats)
             props = [f.get("properties") or {} for f in feats]
             headers = _more_headers(headers, props, 1000 - done)
             chunk = _geojson_chunk(feats, props, headers)
