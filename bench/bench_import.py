@@ -6,6 +6,10 @@ read by a process the import forks (``geowarn.io.pipeline``): its peak is report
 writer's. Prints a markdown table.
 
     .venv/bin/python bench/bench_import.py [--sizes 3000,30000,300000] [--pg postgresql://postgres@127.0.0.1:5432]
+        [--backends sqlite,postgresql] [--repeat 5 --pause 20]
+
+``--repeat`` imports each size several times per backend and prints the median; ``--pause`` rests
+before each import (this machine slows when imports run back to back: see docs/benchmarks.md).
 """
 
 from __future__ import annotations
