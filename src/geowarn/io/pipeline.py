@@ -25,7 +25,7 @@ import multiprocessing as mp
 import pickle
 import queue
 import threading
-from collections.abc import Generator, Iterator
+from collections.abc import Generator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -112,6 +112,7 @@ def _read_and_validate(db: Database, src: Source) -> Generator[Validated, None, 
         first, chunks, hmap = _opened(src, stream=stream)
         if first.estimated_total is not None and not {f.name for f in spec.fields if f.required} <= set(hmap.values()):
             # In pieces, a required column may only be missing from the first piece: read the file whole.
+            chunks.close()
             first, chunks, hmap = _opened(src, stream=False)
         lookup: Lookup = functools.partial(store.lookup_existing, conn, spec.name)
         references = store.REFS.get(spec.name, {})
@@ -155,7 +156,7 @@ def _read_and_validate(db: Database, src: Source) -> Generator[Validated, None, 
             )
 
 
-def _opened(src: Source, *, stream: bool) -> tuple[RawChunk, Iterator[RawChunk], dict[str, str]]:
+def _opened(src: Source, *, stream: bool) -> tuple[RawChunk, Generator[RawChunk, None, None], dict[str, str]]:
     """The file's first chunk, the chunks after it and the header map."""
     chunks = read_chunks(src.path, src.fmt, stream=stream)
     first = next(chunks, None)

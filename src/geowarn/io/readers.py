@@ -14,7 +14,7 @@ import csv
 import functools
 import itertools
 import operator
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -399,7 +399,7 @@ def detect_format(path: Path) -> str:
 STREAMING: dict[str, Reader] = {"geojson": functools.partial(read_geojson, stream=True)}
 
 
-def read_chunks(path: Path, fmt: str, *, stream: bool = False) -> Iterator[RawChunk]:
+def read_chunks(path: Path, fmt: str, *, stream: bool = False) -> Generator[RawChunk, None, None]:
     """The chunks of a file; any failure to read it becomes a whole-file :class:`FileRejected`.
 
     ``stream``: a GeoJSON file is parsed a piece at a time (its total is then only estimated, and
